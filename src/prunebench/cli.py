@@ -1,0 +1,292 @@
+"""``prunebench`` command line: one subcommand per pipeline stage.
+
+Every Snakemake rule runs one of these. Each subcommand imports only what it
+uses (``import torch`` alone costs ~2 s), so cheap stages stay cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _json_arg(s: str) -> dict:
+    try:
+        v = json.loads(s)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    if not isinstance(v, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return v
+
+
+def _common_compute(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads; fixed (default 1) so results do not depend on --cores")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+# --- subcommands -------------------------------------------------------------
+
+def cmd_fetch(a) -> None:
+    from .data import prepare
+
+    meta = prepare(a.dataset, a.out, source=a.source, **a.options)
+    print(f"{a.dataset}: {meta['n_train']} train / {meta['n_test']} test, shape {meta['shape']} → {a.out}")
+
+
+def cmd_noise(a) -> None:
+    from . import io
+    from .data.noise import inject_noise, parse_noise
+
+    kind, rate = parse_noise(a.noise)
+    z = io.load_npz(Path(a.data) / "train.npz")
+    meta = io.read_json(Path(a.data) / "meta.json")
+    y, flipped = inject_noise(z["y"], meta["num_classes"], kind, rate, a.seed)
+    io.save_npz(a.out, y=y, flipped=flipped)
+    print(f"{a.noise}: flipped {int(flipped.sum())} of {len(y)} labels (seed {a.seed}) → {a.out}")
+
+
+def cmd_train_surrogate(a) -> None:
+    from .train.surrogate import train_surrogate
+
+    t0 = time.perf_counter()
+    meta = train_surrogate(a.data, a.labels, a.out, a.arch, a.recipe, a.seed, a.device, T=a.T,
+                           sampling=a.sampling, save_epochs=a.save_epochs, threads=a.threads,
+                           model_kw=a.model_kw, progress=not a.no_progress)
+    _timing(Path(a.out) / "surrogate.timing.json", t0)
+    print(f"surrogate {a.arch} seed{a.seed}: {meta['steps']} steps, train acc {meta['final_train_acc']:.3f}")
+
+
+def cmd_score(a) -> None:
+    from . import scorefile
+    from .data.contract import dataset_sha256
+    from .scorers import ScoreContext, get_scorer
+    from .train import set_determinism
+
+    info = get_scorer(a.method)
+    params = {**info.defaults, **a.params}
+    set_determinism(a.seed, a.threads)
+    ctx = ScoreContext(a.data, a.labels, a.surrogate, seed=a.seed, device=a.device, threads=a.threads,
+                       progress=not a.no_progress)
+    t0 = time.perf_counter()
+    scores = info.fn(ctx, **params)
+    if len(scores) != ctx.n:
+        raise SystemExit(f"scorer {a.method} returned {len(scores)} scores for {ctx.n} samples")
+    scorefile.write(a.out, scores, method=a.method, keep=info.keep, params=params,
+                    dataset_sha256=dataset_sha256(a.data), extra={"name": a.name or a.method, "seed": a.seed})
+    _timing(Path(str(a.out)[: -len(".csv")] + ".timing.json"), t0)
+    print(f"{a.name or a.method}: {ctx.n} scores → {a.out}")
+
+
+def cmd_validate_scores(a) -> None:
+    from . import io, scorefile
+    from .data.contract import dataset_sha256
+
+    meta = io.read_json(Path(a.data) / "meta.json")
+    try:
+        scorefile.read(a.scores, n=meta["n_train"], dataset_sha256=dataset_sha256(a.data) if a.check_hash else None)
+    except scorefile.ScoreFileError as exc:
+        raise SystemExit(f"invalid score file: {exc}") from None
+    if a.stamp:
+        io.write_text(a.stamp, "ok\n")
+    print(f"{a.scores}: valid ({meta['n_train']} rows)")
+
+
+def cmd_select(a) -> None:
+    import numpy as np
+
+    from . import io, scorefile
+    from .select import select
+
+    if len(a.ratios) != len(a.out):
+        raise SystemExit("--ratios and --out must have the same length")
+    labels = io.load_npz(a.labels)["y"]
+    if a.full:
+        for out in a.out:
+            io.save_npy(out, np.arange(len(labels), dtype=np.int64))
+        return
+    try:
+        scores, meta = scorefile.read(a.scores, n=len(labels))
+    except scorefile.ScoreFileError as exc:
+        raise SystemExit(f"invalid score file: {exc}") from None
+    keep = a.keep or meta["keep"]
+    for ratio, out in zip(a.ratios, a.out):
+        kept = select(scores, keep, ratio, a.strategy, y=labels, seed=a.seed, **a.params)
+        io.save_npy(out, kept)
+        print(f"{a.strategy} r{ratio:.2f}: kept {len(kept)}/{len(labels)} → {out}")
+
+
+def cmd_retrain(a) -> None:
+    from .retrain import retrain_many
+
+    retrain_many(a.data, a.labels, a.subset, a.out, a.target, a.recipe, a.seeds, a.keys, device=a.device,
+                 threads=a.threads, model_kw=a.model_kw, budget=a.budget, progress=not a.no_progress)
+
+
+def cmd_aggregate(a) -> None:
+    from .aggregate import aggregate
+
+    aggregate(a.results, a.out, a.summary)
+
+
+def cmd_plot(a) -> None:
+    from .plots import accuracy_vs_ratio
+
+    accuracy_vs_ratio(a.table, a.out_pdf, a.out_png)
+
+
+def cmd_list_scorers(a) -> None:
+    from .scorers import list_scorers
+
+    rows = [(s.name, s.keep, s.strategy, s.kind, s.paper) for s in list_scorers()]
+    if a.config:
+        import yaml
+
+        cfg = yaml.safe_load(open(a.config))
+        for name, spec in (cfg.get("external_scorers") or {}).items():
+            rows.append((name, spec.get("keep", "high"), spec.get("strategy", "keep"), "external",
+                         spec.get("paper", "external program")))
+    w = max(len(r[0]) for r in rows)
+    print(f"{'name':<{w}}  keep  strategy  kind      paper")
+    for r in rows:
+        print(f"{r[0]:<{w}}  {r[1]:<4}  {r[2]:<8}  {r[3]:<8}  {r[4]}")
+
+
+def cmd_list_models(a) -> None:
+    from .models import list_models
+
+    print("\n".join(list_models()))
+
+
+def _timing(path: Path, t0: float) -> None:
+    """A scorer's/trainer's own compute time (no start-up) and peak RSS; never in contract files."""
+    import resource
+
+    from . import io
+
+    io.write_json(path, {"seconds": round(time.perf_counter() - t0, 3),
+                         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+
+
+# --- parser --------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="prunebench",
+        description="Data-pruning benchmark stages. The Snakemake workflow (workflow/Snakefile) calls these; "
+        "each writes one step of the file contract (see README).",
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("fetch", help="prepare a dataset into data/{dataset}/ (train.npz, test.npz, meta.json)")
+    p.add_argument("--dataset", required=True, help="digits | fashion_mnist | cifar10 | cifar100")
+    p.add_argument("--out", required=True, help="output folder, e.g. data/digits")
+    p.add_argument("--source", default=None, help="a local folder with the raw files (optional)")
+    p.add_argument("--options", type=_json_arg, default={}, help='dataset options as JSON, e.g. \'{"n_train": 20000}\'')
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("noise", help="inject seeded label noise → labels.npz (y, flipped)")
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--noise", required=True, help="clean | symNN | asymNN (NN = percent)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--out", required=True, help="output labels.npz")
+    p.set_defaults(func=cmd_noise)
+
+    p = sub.add_parser("train-surrogate", help="train a surrogate, recording per-sample dynamics and checkpoints")
+    p.add_argument("--data", required=True)
+    p.add_argument("--labels", required=True, help="labels.npz from `prunebench noise`")
+    p.add_argument("--arch", required=True, help="model name (see list-models)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True, help="run folder (.../surrogate/{arch}/seed{s})")
+    p.add_argument("--recipe", type=_json_arg, default={}, help="training recipe as JSON (epochs, lr, ...)")
+    p.add_argument("--model-kw", type=_json_arg, default={}, help="model keyword arguments as JSON")
+    p.add_argument("--T", type=int, default=10, help="number of sampled checkpoints (default 10)")
+    p.add_argument("--sampling", default="even", choices=["even", "random"], help="how checkpoints are sampled")
+    p.add_argument("--save-epochs", type=int, nargs="*", default=[], help="also save these epoch ends")
+    _common_compute(p)
+    p.set_defaults(func=cmd_train_surrogate)
+
+    p = sub.add_parser("score", help="run a registered scorer → score file (index,score) + meta")
+    p.add_argument("--method", required=True, help="registered scorer (see list-scorers)")
+    p.add_argument("--name", default=None, help="variant name recorded in meta (default: method)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--surrogate", nargs="*", default=[], help="surrogate run folder(s); the first is this seed's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--params", type=_json_arg, default={}, help="scorer parameters as JSON")
+    p.add_argument("--out", required=True, help="score file .../seed{s}.csv")
+    _common_compute(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("validate-scores", help="check a score file against the contract (length, finite, meta)")
+    p.add_argument("--scores", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--check-hash", action="store_true", help="also require meta.dataset_sha256 to match")
+    p.add_argument("--stamp", default=None, help="write this file when valid (for Snakemake)")
+    p.set_defaults(func=cmd_validate_scores)
+
+    p = sub.add_parser("select", help="score file → kept indices per pruning ratio")
+    p.add_argument("--scores", default=None)
+    p.add_argument("--full", action="store_true", help="write the full training set (ratio-0 reference)")
+    p.add_argument("--labels", required=True)
+    p.add_argument("--strategy", default="keep", help="keep | keep_high | keep_low | classbal | ccs")
+    p.add_argument("--keep", default=None, choices=["high", "low"], help="override the score file's direction")
+    p.add_argument("--ratios", type=float, nargs="+", required=True, help="fractions removed")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--params", type=_json_arg, default={}, help="strategy parameters as JSON")
+    p.add_argument("--out", nargs="+", required=True, help="one .npy per ratio")
+    p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser("retrain", help="train a target model on subsets (one per seed) → result JSON per seed")
+    p.add_argument("--data", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--subset", nargs="+", required=True, help="subset .npy, one per seed")
+    p.add_argument("--seeds", type=int, nargs="+", required=True)
+    p.add_argument("--out", nargs="+", required=True, help="result .json, one per seed")
+    p.add_argument("--target", required=True, help="model to train")
+    p.add_argument("--recipe", type=_json_arg, default={})
+    p.add_argument("--model-kw", type=_json_arg, default={})
+    p.add_argument("--budget", default="epochs", choices=["epochs", "steps"],
+                   help="epochs: same epochs as the recipe (default); steps: as many steps as full-data training")
+    p.add_argument("--keys", type=_json_arg, default={}, help="path keys recorded in each result")
+    _common_compute(p)
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("aggregate", help="retrain results → long table + mean/std summary")
+    p.add_argument("--results", nargs="+", required=True)
+    p.add_argument("--out", required=True, help="long table CSV (one row per run)")
+    p.add_argument("--summary", required=True, help="summary CSV (mean, std, n per setting)")
+    p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("plot", help="accuracy-vs-ratio figure (PDF + PNG)")
+    p.add_argument("--table", required=True, help="long table from aggregate")
+    p.add_argument("--out-pdf", required=True)
+    p.add_argument("--out-png", required=True)
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("list-scorers", help="registered (and configured external) scorers")
+    p.add_argument("--config", default=None, help="also list external_scorers from this config")
+    p.set_defaults(func=cmd_list_scorers)
+
+    p = sub.add_parser("list-models", help="registered model names")
+    p.set_defaults(func=cmd_list_models)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"prunebench {args.cmd}: error: {msg}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Preparing and loading datasets under the data contract."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import io
+from ..registry import Registry
+
+DATASETS: Registry[Callable] = Registry("dataset")
+
+
+@dataclass
+class Dataset:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    meta: dict
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta["num_classes"])
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return tuple(int(v) for v in self.x_train.shape[1:])  # type: ignore[return-value]
+
+
+def register_dataset(name: str):
+    """Register ``fn(source=None, **kw) -> (x_train, y_train, x_test, y_test, info)``."""
+    return DATASETS.decorator(name, lambda fn: fn)
+
+
+def _known() -> None:
+    from . import sources  # noqa: F401  (registers the datasets)
+
+
+def prepare(name: str, out_dir: str | os.PathLike, source: str | None = None, **kw) -> dict:
+    """Build dataset ``name`` and write ``train.npz``, ``test.npz`` and ``meta.json``."""
+    _known()
+    xtr, ytr, xte, yte, info = DATASETS.get(name)(source=source, **kw)
+    for part, x, y in (("train", xtr, ytr), ("test", xte, yte)):
+        if x.ndim != 4 or len(x) != len(y):
+            raise ValueError(f"{name} {part}: expected x (N,C,H,W) and y (N,), got {x.shape} and {y.shape}")
+    ytr = ytr.astype(np.int64)
+    yte = yte.astype(np.int64)
+    num_classes = int(max(ytr.max(), yte.max()) + 1)
+    xf = xtr.astype(np.float32) / (255.0 if xtr.dtype == np.uint8 else 1.0)
+    meta = {
+        "name": name,
+        "num_classes": num_classes,
+        "shape": list(xtr.shape[1:]),
+        "n_train": len(ytr),
+        "n_test": len(yte),
+        "x_dtype": str(xtr.dtype),
+        "mean": [float(v) for v in xf.mean(axis=(0, 2, 3))],
+        "std": [float(v) for v in xf.std(axis=(0, 2, 3))],
+        "sha256": {
+            "x_train": io.sha256_array(xtr),
+            "y_train": io.sha256_array(ytr),
+            "x_test": io.sha256_array(xte),
+            "y_test": io.sha256_array(yte),
+        },
+        **info,
+    }
+    out = Path(out_dir)
+    io.save_npz(out / "train.npz", x=xtr, y=ytr)
+    io.save_npz(out / "test.npz", x=xte, y=yte)
+    io.write_json(out / "meta.json", meta)
+    return meta
+
+
+def load_dataset(data_dir: str | os.PathLike, verify: bool = True) -> Dataset:
+    """Load a prepared dataset; with ``verify`` check every array against its sha256."""
+    d = Path(data_dir)
+    if not (d / "meta.json").exists():
+        raise FileNotFoundError(f"{d}: no meta.json — run `prunebench fetch` first")
+    meta = io.read_json(d / "meta.json")
+    tr, te = io.load_npz(d / "train.npz"), io.load_npz(d / "test.npz")
+    for part, z in (("train", tr), ("test", te)):
+        if set(z) != {"x", "y"}:
+            raise ValueError(f"{d}/{part}.npz: expected arrays x and y, found {sorted(z)}")
+    ds = Dataset(tr["x"], tr["y"], te["x"], te["y"], meta)
+    if verify:
+        for key, arr in (("x_train", ds.x_train), ("y_train", ds.y_train), ("x_test", ds.x_test), ("y_test", ds.y_test)):
+            if io.sha256_array(arr) != meta["sha256"][key]:
+                raise ValueError(
+                    f"{d}: content of {key} does not match the sha256 in meta.json "
+                    "(the file changed since it was prepared; re-run `prunebench fetch`)"
+                )
+    return ds
+
+
+def dataset_sha256(data_dir: str | os.PathLike) -> str:
+    """One hash for the training set (x and y): recorded in every score file."""
+    meta = io.read_json(Path(data_dir) / "meta.json")
+    return io.sha256_array(np.frombuffer((meta["sha256"]["x_train"] + meta["sha256"]["y_train"]).encode(), np.uint8))
+
+
+def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified split: per class, round(test_fraction·n_c) go to test."""
+    rng = np.random.default_rng(seed)
+    test = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        rng.shuffle(idx)
+        test.append(idx[: int(round(test_fraction * len(idx)))])
+    test_idx = np.sort(np.concatenate(test))
+    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
+    return train_idx, test_idx

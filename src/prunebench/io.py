@@ -1,0 +1,146 @@
+"""Atomic file writing and hashing: the only place the package writes files.
+
+Every writer goes to a temporary file in the destination directory and
+``os.replace``-s it into place, so a killed process never leaves a half file
+that Snakemake or DVC would take for a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TMP_PREFIX = ".tmp-prunebench-"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temp path next to ``path``; rename it onto ``path`` on success.
+
+    ``suffix`` lets writers that append an extension (``np.save``) keep it.
+    On any exception the temp file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Deterministic JSON: sorted keys, fixed indent, trailing newline."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def save_npy(path: str | os.PathLike, arr: np.ndarray) -> None:
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, arr, allow_pickle=False)
+
+
+def save_npz(path: str | os.PathLike, compressed: bool = False, **arrays: np.ndarray) -> None:
+    """npz with deterministic bytes (numpy writes fixed zip timestamps)."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        (np.savez_compressed if compressed else np.savez)(tmp, **arrays)
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Load every array of an npz, with a clear error for a truncated file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, ValueError, EOFError, ...
+        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+
+
+def torch_save(path: str | os.PathLike, obj: Any) -> None:
+    import torch
+
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(obj, tmp)
+
+
+def write_csv(path: str | os.PathLike, header: list[str], rows: list[list[Any]] | np.ndarray) -> None:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow([_fmt(v) for v in row])
+    write_text(path, buf.getvalue())
+
+
+def write_dataframe(path: str | os.PathLike, df: Any) -> None:
+    """Write a pandas DataFrame as CSV atomically with a fixed float format."""
+    write_text(path, df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    return str(v)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_array(arr: np.ndarray) -> str:
+    """Content hash of an array: dtype, shape and C-order bytes."""
+    arr = np.ascontiguousarray(arr)
+    h = hashlib.sha256()
+    h.update(str(arr.dtype).encode())
+    h.update(str(arr.shape).encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()

@@ -1,0 +1,170 @@
+"""The workflow's plan, computed from the config: which scorers, settings and
+files a run produces. The Snakefile calls these; they are unit-tested here.
+
+Semantic checks the JSON schema cannot express (unknown method or model, J
+larger than the number of epochs, T larger than the number of steps, sweep
+ratios outside the global grid) raise ``ConfigError`` before any job runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def fmt_ratio(r: float) -> str:
+    return f"{r:.2f}"
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    name: str
+    method: str
+    params: dict = field(default_factory=dict)
+    strategy: str = "keep"
+    strategy_params: dict = field(default_factory=dict)
+    keep: str = "high"
+    kind: str = "score"  # score | solver | external
+    needs_surrogate: bool = True
+    average_surrogates: int = 1
+    shell: str | None = None
+
+
+def dataset_id(cfg: dict) -> str:
+    d = cfg["dataset"]
+    return d.get("id") or d["name"]
+
+
+def scorer_specs(cfg: dict) -> dict[str, ScorerSpec]:
+    from .scorers import get_scorer
+
+    specs: dict[str, ScorerSpec] = {}
+    for name, entry in (cfg.get("scorers") or {}).items():
+        entry = entry or {}
+        method = entry.get("method", name)
+        try:
+            info = get_scorer(method)
+        except KeyError as exc:
+            raise ConfigError(f"scorers.{name}: {exc.args[0]}") from None
+        params = {**info.defaults, **(entry.get("params") or {})}
+        unknown = set(entry.get("params") or {}) - set(info.defaults)
+        if unknown:
+            raise ConfigError(f"scorers.{name}: unknown parameter(s) {sorted(unknown)} for {method}; "
+                              f"known: {sorted(info.defaults)}")
+        strategy = "solver" if info.kind == "solver" else entry.get("strategy", info.strategy)
+        specs[name] = ScorerSpec(name, method, params, strategy, entry.get("strategy_params") or {}, info.keep,
+                                 info.kind, info.needs_surrogate, int(entry.get("average_surrogates", 1)))
+    for name, entry in (cfg.get("external_scorers") or {}).items():
+        if name in specs:
+            raise ConfigError(f"external_scorers.{name}: name already used by a registered scorer")
+        specs[name] = ScorerSpec(name, name, {}, entry.get("strategy", "keep"), {}, entry.get("keep", "high"),
+                                 "external", bool(entry.get("needs_surrogate", True)), 1, entry["shell"])
+    if "full" in specs:
+        raise ConfigError("'full' is reserved for the full-data reference")
+    return specs
+
+
+def surrogate_seeds(spec: ScorerSpec, seed: int, n_seeds: int) -> list[int]:
+    """Score seed s uses surrogate s, plus s+S, s+2S, … when averaging over K surrogates."""
+    return [seed + j * n_seeds for j in range(spec.average_surrogates)]
+
+
+def surrogate_epochs(cfg: dict) -> int:
+    return int(cfg["surrogate"]["recipe"]["epochs"])
+
+
+def _check_params(cfg: dict, specs: dict[str, ScorerSpec], n_train: int | None) -> None:
+    E = surrogate_epochs(cfg)
+    T = int(cfg["surrogate"].get("T", 10))
+    for s in specs.values():
+        p = s.params
+        if s.method in ("dynunc",):
+            usable = E - (1 if p.get("drop_last", True) else 0)
+            if p.get("J", 10) > usable:
+                raise ConfigError(f"scorers.{s.name}: DynUnc window J = {p.get('J')} exceeds the {usable} usable "
+                                  f"epochs of the surrogate (surrogate.recipe.epochs = {E})")
+        if "epoch" in p and not 1 <= int(p["epoch"]) <= E:
+            raise ConfigError(f"scorers.{s.name}: epoch = {p['epoch']} outside 1..{E}")
+        if "T" in p and int(p["T"]) > T:
+            raise ConfigError(f"scorers.{s.name}: T = {p['T']} but the surrogate saves only surrogate.T = {T} "
+                              "checkpoints")
+    if n_train is not None:
+        rec = cfg["surrogate"]["recipe"]
+        steps = rec.get("max_steps") or E * math.ceil(n_train / rec.get("batch_size", 128))
+        if T > steps:
+            raise ConfigError(f"surrogate.T = {T} exceeds the {steps} training steps")
+
+
+def check(cfg: dict, n_train: int | None = None) -> dict[str, ScorerSpec]:
+    """Semantic checks; returns the scorer specs."""
+    from .models import MODELS, list_models  # noqa: F401
+    from .select import STRATEGIES, get_strategy
+
+    specs = scorer_specs(cfg)
+    _check_params(cfg, specs, n_train)
+    list_models()
+    get_strategy("keep")
+    for name, sw in cfg["sweeps"].items():
+        for a in list(sw["arch"]) + [t for t in sw.get("target", ["same"]) if t != "same"]:
+            if not (a in MODELS or a.startswith("timm-")):
+                raise ConfigError(f"sweeps.{name}: unknown model {a!r}; known: {', '.join(MODELS.names())}, timm-<name>")
+        names = list(specs) if sw.get("scorers", "all") == "all" else sw["scorers"]
+        for s in names:
+            if s not in specs:
+                raise ConfigError(f"sweeps.{name}: scorer {s!r} is not configured under scorers/external_scorers")
+        for st in sw.get("strategies", ["default"]):
+            if st != "default" and st not in STRATEGIES:
+                raise ConfigError(f"sweeps.{name}: unknown strategy {st!r}; known: {', '.join(STRATEGIES.names())}")
+        ratios = sw.get("ratios", "all")
+        if ratios != "all":
+            extra = sorted(set(map(fmt_ratio, ratios)) - set(map(fmt_ratio, cfg["ratios"])))
+            if extra:
+                raise ConfigError(f"sweeps.{name}: ratios {extra} are not in the global ratios list")
+    for r in cfg["ratios"]:
+        if not 0 < r < 1:
+            raise ConfigError(f"ratio {r} must lie in (0, 1): ratio is the fraction removed")
+    return specs
+
+
+def retrain_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
+    """Every retrain job (all seeds in one job) the sweeps ask for, deduplicated."""
+    ds = dataset_id(cfg)
+    out = set()
+    for sw in cfg["sweeps"].values():
+        names = list(specs) if sw.get("scorers", "all") == "all" else sw["scorers"]
+        ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
+        for noise, arch, target in itertools.product(sw["noise"], sw["arch"], sw.get("target", ["same"])):
+            tgt = arch if target == "same" else target
+            out.add((ds, noise, arch, "full", "all", fmt_ratio(0), tgt))
+            for name in names:
+                spec = specs[name]
+                for st in sw.get("strategies", ["default"]):
+                    strategy = spec.strategy if (st == "default" or spec.kind == "solver") else st
+                    for r in ratios:
+                        out.add((ds, noise, arch, name, strategy, fmt_ratio(r), tgt))
+    keys = ("dataset", "noise", "arch", "scorer", "strategy", "ratio", "target")
+    return [dict(zip(keys, t)) for t in sorted(out)]
+
+
+WILDCARDS = {
+    "exp": r"[A-Za-z0-9_.-]+",
+    "dataset": r"[A-Za-z0-9_.-]+",
+    "noise": r"clean|(sym|asym)\d{1,2}",
+    "arch": r"[A-Za-z0-9_-]+",
+    "target": r"[A-Za-z0-9_-]+",
+    "scorer": r"[A-Za-z0-9_.-]+",
+    "strategy": r"[A-Za-z0-9_]+",
+    "ratio": r"\d\.\d\d",
+    "s": r"\d+",
+}
+
+
+def alternation(names) -> str:
+    names = sorted(names)
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"

@@ -1,0 +1,51 @@
+"""Test accuracy vs pruning ratio: mean ± std band over seeds, one line per method."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .style import method_color, new_figure, save_figure
+
+
+def with_reference(df: pd.DataFrame) -> pd.DataFrame:
+    """Attach the full-data (ratio 0) reference to every method's curve."""
+    ref = df[df["scorer"] == "full"]
+    rest = df[df["scorer"] != "full"]
+    parts = [rest]
+    for (noise, arch, target), grp in rest.groupby(["noise", "arch", "target"]):
+        r = ref[(ref["noise"] == noise) & (ref["arch"] == arch) & (ref["target"] == target)]
+        if r.empty:
+            continue
+        for (scorer, strategy), _ in grp.groupby(["scorer", "strategy"]):
+            parts.append(r.assign(scorer=scorer, strategy=strategy))
+    return pd.concat(parts, ignore_index=True)
+
+
+def method_label(scorer: str, strategy: str, default: dict | None = None) -> str:
+    return scorer if strategy in ("keep", "solver", "all") else f"{scorer} [{strategy}]"
+
+
+def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None = None) -> None:
+    """One panel per (noise, surrogate arch → target); lines = methods."""
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+
+    df = pd.read_csv(table)
+    if noise is not None:
+        df = df[df["noise"] == noise]
+    df = with_reference(df)
+    df["method"] = [method_label(s, t) for s, t in zip(df["scorer"], df["strategy"])]
+    df["panel"] = df["noise"] + ": " + df["arch"] + " → " + df["target"]
+    panels = sorted(df["panel"].unique())
+    methods = sorted(df["method"].unique())
+    fig, axes = new_figure(len(panels), ncols=min(3, len(panels)))
+    for ax, panel in zip(axes, panels):
+        sub = df[df["panel"] == panel]
+        sns.lineplot(data=sub, x="ratio", y="accuracy", hue="method", hue_order=methods, errorbar="sd",
+                     palette={m: method_color(m) for m in methods}, marker="o", ax=ax, legend=False)
+        ax.set_title(panel, fontsize=9)
+        ax.set_xlabel("fraction of training set removed")
+        ax.set_ylabel("test accuracy (mean ± std over seeds)")
+    handles = [Line2D([], [], color=method_color(m), marker="o", label=m) for m in methods]
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
+    save_figure(fig, out_pdf, out_png)

@@ -1,0 +1,98 @@
+"""Subset selection from a score vector, by registered strategy.
+
+``ratio`` is the fraction *removed*: ``removed = floor(ratio·n + 0.5)``.
+A strategy is ``fn(scores, keep, ratio, y, rng, **params) -> kept indices``
+(sorted, int64). Ties are broken by index (stable sort), so selection is
+deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..registry import Registry
+
+STRATEGIES: Registry[Callable] = Registry("selection strategy")
+
+
+def register_strategy(name: str):
+    return STRATEGIES.decorator(name, lambda fn: fn)
+
+
+def n_removed(n: int, ratio: float) -> int:
+    if not 0 <= ratio < 1:
+        raise ValueError(f"pruning ratio must be in [0, 1), got {ratio}")
+    return int(np.floor(ratio * n + 0.5))
+
+
+def order_kept_first(scores: np.ndarray, keep: str) -> np.ndarray:
+    """Indices sorted so the ones to keep first come first (ties: lower index first)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if keep == "high":
+        return np.argsort(-s, kind="stable")
+    if keep == "low":
+        return np.argsort(s, kind="stable")
+    raise ValueError(f"keep must be 'high' or 'low', got {keep!r}")
+
+
+def class_quotas(y: np.ndarray, n_keep: int) -> np.ndarray:
+    """Per-class keep counts ∝ class sizes, by largest remainder (ties: lower class)."""
+    classes, counts = np.unique(y, return_counts=True)
+    exact = n_keep * counts / counts.sum()
+    q = np.floor(exact).astype(np.int64)
+    rem = exact - q
+    order = np.lexsort((classes, -rem))
+    q[order[: n_keep - q.sum()]] += 1
+    return dict(zip(classes.tolist(), q.tolist()))
+
+
+@register_strategy("keep")
+def keep_by_direction(scores, keep, ratio, y=None, rng=None, **_):
+    """Keep the top of the score ranking in the scorer's own direction."""
+    n = len(scores)
+    return np.sort(order_kept_first(scores, keep)[: n - n_removed(n, ratio)]).astype(np.int64)
+
+
+@register_strategy("keep_high")
+def keep_high(scores, keep, ratio, y=None, rng=None, **_):
+    """Keep the highest scores whatever the scorer's direction."""
+    return keep_by_direction(scores, "high", ratio)
+
+
+@register_strategy("keep_low")
+def keep_low(scores, keep, ratio, y=None, rng=None, **_):
+    """Keep the lowest scores whatever the scorer's direction."""
+    return keep_by_direction(scores, "low", ratio)
+
+
+@register_strategy("classbal")
+def class_balanced(scores, keep, ratio, y=None, rng=None, **_):
+    """Per class, keep the top of the ranking, quotas ∝ class sizes (largest remainder)."""
+    if y is None:
+        raise ValueError("class-balanced selection needs the training labels")
+    n = len(scores)
+    quotas = class_quotas(y, n - n_removed(n, ratio))
+    order = order_kept_first(scores, keep)
+    kept = [order[y[order] == c][:q] for c, q in quotas.items()]
+    return np.sort(np.concatenate(kept)).astype(np.int64)
+
+
+def get_strategy(name: str) -> Callable:
+    from . import strategies  # noqa: F401  (more strategies: ccs, ...)
+
+    return STRATEGIES.get(name)
+
+
+def select(scores, keep: str, ratio: float, strategy: str = "keep", y=None, seed: int = 0, **params) -> np.ndarray:
+    """Kept indices for one ratio; checks the size contract."""
+    n = len(scores)
+    rng = np.random.default_rng([seed, 11])
+    kept = np.asarray(get_strategy(strategy)(np.asarray(scores, np.float64), keep, ratio, y, rng, **params), np.int64)
+    want = n - n_removed(n, ratio)
+    if len(kept) != want or len(np.unique(kept)) != len(kept):
+        raise AssertionError(f"strategy {strategy} returned {len(kept)} indices, expected {want} distinct")
+    if len(kept) and (kept.min() < 0 or kept.max() >= n):
+        raise AssertionError(f"strategy {strategy} returned indices outside 0..{n - 1}")
+    return np.sort(kept)

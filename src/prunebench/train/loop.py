@@ -1,0 +1,253 @@
+"""The training loop shared by surrogate training and retraining."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+
+@dataclass
+class Recipe:
+    """A training recipe. ``max_steps`` (if set) overrides ``epochs``: the
+    loop runs whole shuffled passes until that many updates are done
+    (budget-matched retraining)."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # cosine | step | constant
+    optimizer: str = "sgd"  # sgd | adam
+    augment: str = "none"  # none | crop_flip
+    max_steps: int | None = None
+    amp: bool = False
+    channels_last: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Recipe":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def steps_per_epoch(self, n: int) -> int:
+        return math.ceil(n / self.batch_size)
+
+    def total_steps(self, n: int) -> int:
+        return self.max_steps if self.max_steps else self.epochs * self.steps_per_epoch(n)
+
+    def lr_at(self, step: int, total: int) -> float:
+        if self.schedule == "cosine":
+            return 0.5 * self.lr * (1 + math.cos(math.pi * step / total))
+        if self.schedule == "step":
+            return self.lr * (0.1 ** (int(step >= 0.5 * total) + int(step >= 0.75 * total)))
+        if self.schedule == "constant":
+            return self.lr
+        raise ValueError(f"unknown schedule {self.schedule!r}")
+
+
+@dataclass
+class Normalizer:
+    mean: Sequence[float]
+    std: Sequence[float]
+
+
+def batch_to_tensor(xb: np.ndarray | torch.Tensor, norm: Normalizer | None, device) -> torch.Tensor:
+    """uint8 → float/255, then per-channel normalisation, on ``device``."""
+    t = torch.as_tensor(xb).to(device, non_blocking=True)
+    t = t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
+    if norm is not None:
+        m = torch.tensor(norm.mean, device=device).view(1, -1, 1, 1)
+        s = torch.tensor(norm.std, device=device).view(1, -1, 1, 1).clamp_min(1e-6)
+        t = (t - m) / s
+    return t
+
+
+def augment_batch(x: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
+    """Whole-batch augmentation: random crop (pad 4, or H//8) + horizontal flip."""
+    if kind == "none":
+        return x
+    if kind != "crop_flip":
+        raise ValueError(f"unknown augmentation {kind!r}")
+    n, _, h, w = x.shape
+    p = max(1, h // 8)
+    xp = F.pad(x, (p, p, p, p))
+    dy = torch.randint(0, 2 * p + 1, (n,), generator=gen).to(x.device)
+    dx = torch.randint(0, 2 * p + 1, (n,), generator=gen).to(x.device)
+    rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None])[:, None, :, None]
+    cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])[:, None, None, :]
+    bidx = torch.arange(n, device=x.device)[:, None, None, None]
+    cidx = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    out = xp[bidx, cidx, rows, cols]
+    flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
+@dataclass
+class FitResult:
+    steps: int
+    epochs: int
+    log: list[dict] = field(default_factory=list)
+    dynamics: dict[str, np.ndarray] | None = None
+
+
+DYNAMICS_KEYS = ("prob", "pred", "loss", "margin", "el2n")
+
+
+def _make_optimizer(model, recipe: Recipe):
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            nesterov=recipe.nesterov and recipe.momentum > 0,
+            weight_decay=recipe.weight_decay,
+        )
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
+
+
+def fit(
+    model: torch.nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    recipe: Recipe,
+    seed: int,
+    device: torch.device,
+    norm: Normalizer | None = None,
+    record: bool = False,
+    checkpoint_steps: Sequence[int] = (),
+    on_checkpoint: Callable[[int, int, float, dict], None] | None = None,
+    desc: str = "train",
+    progress: bool = True,
+) -> FitResult:
+    """Train ``model`` in place on ``(x, y)``.
+
+    * Shuffling and augmentation use their own seeded ``torch.Generator``.
+    * ``record``: for every epoch and every sample, read from the training
+      forward pass itself (no extra pass): probability of the given label,
+      predicted class, loss, logit margin (label logit − largest other) and
+      EL2N (‖softmax − onehot‖₂). Arrays are ``(epochs, n)``.
+    * ``checkpoint_steps``: before update ``k`` (0-based), call
+      ``on_checkpoint(k, epoch, lr_k, state_dict)`` with the parameters
+      θ_k and the learning rate η_k that update ``k`` uses.
+    """
+    n = len(y)
+    model.to(device)
+    if recipe.channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = _make_optimizer(model, recipe)
+    gen = torch.Generator().manual_seed(int(seed))
+    total = recipe.total_steps(n)
+    spe = recipe.steps_per_epoch(n)
+    epochs = math.ceil(total / spe)
+    y_t = torch.as_tensor(y, dtype=torch.long)
+    x_t = torch.as_tensor(x)
+    ckpts = set(int(s) for s in checkpoint_steps)
+    if ckpts and (min(ckpts) < 0 or max(ckpts) >= total):
+        raise ValueError(f"checkpoint steps must lie in [0, {total}), got {sorted(ckpts)}")
+    dyn = None
+    if record:
+        dyn = {
+            "prob": np.zeros((epochs, n), np.float32),
+            "pred": np.zeros((epochs, n), np.int64),
+            "loss": np.zeros((epochs, n), np.float32),
+            "margin": np.zeros((epochs, n), np.float32),
+            "el2n": np.zeros((epochs, n), np.float32),
+        }
+    use_amp = recipe.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    step = 0
+    log = []
+    bar = tqdm(total=total, desc=desc, disable=not progress, mininterval=2.0, leave=False)
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for b in range(spe):
+            if step >= total:
+                break
+            idx = perm[b * recipe.batch_size : (b + 1) * recipe.batch_size]
+            if len(idx) == 0:
+                break
+            lr = recipe.lr_at(step, total)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            if step in ckpts and on_checkpoint is not None:
+                on_checkpoint(step, epoch, lr, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            xb = batch_to_tensor(x_t[idx], norm, device)
+            xb = augment_batch(xb, recipe.augment, gen)
+            if recipe.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yb = y_t[idx].to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                logits = model(xb)
+                losses = F.cross_entropy(logits.float(), yb, reduction="none")
+                loss = losses.mean()
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            with torch.no_grad():
+                lg = logits.detach().float()
+                pred = lg.argmax(1)
+                if dyn is not None:
+                    _record(dyn, epoch, idx.numpy(), lg, yb, losses.detach(), pred)
+                loss_sum += float(losses.sum())
+                correct += int((pred == yb).sum())
+                seen += len(idx)
+            step += 1
+            bar.update(1)
+        log.append({"epoch": epoch, "steps": step, "lr_end": recipe.lr_at(min(step, total - 1), total),
+                    "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1)})
+        bar.set_postfix(loss=f"{log[-1]['train_loss']:.3f}", acc=f"{log[-1]['train_acc']:.3f}")
+    bar.close()
+    return FitResult(steps=step, epochs=epochs, log=log, dynamics=dyn)
+
+
+def _record(dyn, epoch, idx, logits, yb, losses, pred) -> None:
+    p = torch.softmax(logits, 1)
+    py = p.gather(1, yb[:, None])[:, 0]
+    ly = logits.gather(1, yb[:, None])[:, 0]
+    other = logits.scatter(1, yb[:, None], float("-inf")).amax(1)
+    onehot = F.one_hot(yb, logits.shape[1]).float()
+    dyn["prob"][epoch, idx] = py.cpu().numpy()
+    dyn["pred"][epoch, idx] = pred.cpu().numpy()
+    dyn["loss"][epoch, idx] = losses.cpu().numpy()
+    dyn["margin"][epoch, idx] = (ly - other).cpu().numpy()
+    dyn["el2n"][epoch, idx] = (p - onehot).norm(dim=1).cpu().numpy()
+
+
+@torch.no_grad()
+def predict(model, x: np.ndarray, device, norm: Normalizer | None = None, batch_size: int = 1024,
+            fn: Callable | None = None) -> np.ndarray:
+    """Logits (or ``fn(model, batch)``) for every row of ``x``, in eval mode, in chunks."""
+    model.eval().to(device)
+    out = []
+    for s in range(0, len(x), batch_size):
+        xb = batch_to_tensor(x[s : s + batch_size], norm, device)
+        out.append((fn(model, xb) if fn else model(xb)).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0,), np.float32)
+
+
+def evaluate(model, x, y, device, norm: Normalizer | None = None, batch_size: int = 1024) -> dict:
+    """Accuracy and mean cross-entropy on ``(x, y)``."""
+    logits = torch.as_tensor(predict(model, x, device, norm, batch_size))
+    yt = torch.as_tensor(y, dtype=torch.long)
+    return {
+        "accuracy": float((logits.argmax(1) == yt).float().mean()),
+        "loss": float(F.cross_entropy(logits, yt)),
+    }

@@ -1,0 +1,173 @@
+"""Surrogate runs: train once, record dynamics and checkpoints; load them back.
+
+Layout of ``.../surrogate/{arch}/seed{s}/``::
+
+    dynamics.npz          (epochs, n) arrays: prob, pred, loss, margin, el2n
+    checkpoints/step{k}.pt {"step", "epoch", "lr", "state_dict"} at T sampled steps
+                          (+ the ends of the epochs listed in ``save_epochs``)
+    model.pt              final state_dict
+    surrogate.json        arch, recipe, seed, n, steps, checkpoint list
+    train_log.csv         per-epoch loss/accuracy
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .. import io
+
+
+def checkpoint_steps(total: int, T: int, mode: str = "even", seed: int = 0) -> list[int]:
+    """The T steps (0-based update indices) whose parameters are saved.
+
+    ``even``: spread evenly over training (first update to last); ``random``:
+    T distinct steps drawn with ``seed`` (the MoSo release samples at random,
+    unseeded). Raises if T exceeds the number of steps.
+    """
+    if T < 1:
+        raise ValueError(f"T must be ≥ 1, got {T}")
+    if T > total:
+        raise ValueError(f"T = {T} checkpoints asked for, but training has only {total} steps")
+    if mode == "even":
+        return sorted({int(round(v)) for v in np.linspace(0, total - 1, T)})
+    if mode == "random":
+        return sorted(int(v) for v in np.random.default_rng(seed).choice(total, size=T, replace=False))
+    raise ValueError(f"unknown checkpoint sampling {mode!r}: use even or random")
+
+
+def train_surrogate(
+    data_dir: str | os.PathLike,
+    labels_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    arch: str,
+    recipe: dict,
+    seed: int,
+    device: str = "auto",
+    T: int = 10,
+    sampling: str = "even",
+    save_epochs: list[int] | tuple[int, ...] = (),
+    threads: int = 1,
+    model_kw: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    import torch
+
+    from ..data import load_dataset
+    from ..models import build_model
+    from . import Recipe, fit, resolve_device, set_determinism
+    from .loop import Normalizer
+
+    out = Path(out_dir)
+    ds = load_dataset(data_dir)
+    y = io.load_npz(labels_path)["y"]
+    if len(y) != len(ds.y_train):
+        raise ValueError(f"{labels_path}: {len(y)} labels for {len(ds.y_train)} training samples")
+    rec = Recipe.from_dict(recipe)
+    set_determinism(seed, threads)
+    dev = resolve_device(device)
+    model = build_model(arch, ds.in_shape, ds.num_classes, **(model_kw or {}))
+    n = len(y)
+    total = rec.total_steps(n)
+    spe = rec.steps_per_epoch(n)
+    sampled = checkpoint_steps(total, T, sampling, seed)
+    extra = [e * spe for e in save_epochs if 0 < e * spe < total]
+    for e in save_epochs:
+        if not 0 < e < rec.epochs:
+            raise ValueError(f"save_epochs entry {e} must lie in 1..{rec.epochs - 1}")
+    ckpts: list[dict] = []
+
+    def save(step, epoch, lr, state):
+        rel = f"checkpoints/step{step}.pt"
+        io.torch_save(out / rel, {"step": step, "epoch": epoch, "lr": lr, "state_dict": state})
+        ckpts.append({"step": step, "epoch": epoch, "lr": lr, "path": rel,
+                      "sampled": step in sampled, "epoch_end": step in extra})
+
+    norm = Normalizer(ds.meta["mean"], ds.meta["std"])
+    res = fit(model, ds.x_train, y, rec, seed, dev, norm=norm, record=True,
+              checkpoint_steps=sorted(set(sampled) | set(extra)), on_checkpoint=save,
+              desc=f"surrogate {arch} seed{seed}", progress=progress)
+    io.save_npz(out / "dynamics.npz", **res.dynamics)
+    io.torch_save(out / "model.pt", {k: v.cpu() for k, v in model.state_dict().items()})
+    io.write_csv(out / "train_log.csv", list(res.log[0].keys()), [list(r.values()) for r in res.log])
+    meta = {
+        "arch": arch,
+        "model_kw": model_kw or {},
+        "recipe": rec.to_dict(),
+        "seed": seed,
+        "n": n,
+        "steps": res.steps,
+        "steps_per_epoch": spe,
+        "epochs": res.epochs,
+        "T": T,
+        "sampling": sampling,
+        "checkpoints": sorted(ckpts, key=lambda c: c["step"]),
+        "in_shape": list(ds.in_shape),
+        "num_classes": ds.num_classes,
+        "norm": {"mean": ds.meta["mean"], "std": ds.meta["std"]},
+        "final_train_acc": res.log[-1]["train_acc"],
+    }
+    io.write_json(out / "surrogate.json", meta)
+    del torch
+    return meta
+
+
+class SurrogateRun:
+    """Read-only view of a finished surrogate run directory."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not (self.path / "surrogate.json").exists():
+            raise FileNotFoundError(f"{self.path}: not a surrogate run (no surrogate.json)")
+        self.meta = io.read_json(self.path / "surrogate.json")
+
+    @cached_property
+    def dynamics(self) -> dict[str, np.ndarray]:
+        return io.load_npz(self.path / "dynamics.npz")
+
+    @property
+    def norm(self):
+        from .loop import Normalizer
+
+        return Normalizer(self.meta["norm"]["mean"], self.meta["norm"]["std"])
+
+    def sampled_checkpoints(self, T: int | None = None) -> list[dict]:
+        """The sampled checkpoints, or ``T`` of them spread evenly over the saved ones."""
+        saved = [c for c in self.meta["checkpoints"] if c["sampled"]]
+        if T is None or T == len(saved):
+            return saved
+        if T > len(saved):
+            raise ValueError(
+                f"{self.path}: T = {T} checkpoints asked for, the surrogate saved {len(saved)} "
+                "(raise surrogate.T in the config)"
+            )
+        pick = sorted({int(round(v)) for v in np.linspace(0, len(saved) - 1, T)})
+        return [saved[i] for i in pick]
+
+    def epoch_checkpoint(self, epoch: int) -> dict:
+        step = epoch * self.meta["steps_per_epoch"]
+        for c in self.meta["checkpoints"]:
+            if c["step"] == step:
+                return c
+        raise FileNotFoundError(f"{self.path}: no checkpoint at the end of epoch {epoch} (add it to save_epochs)")
+
+    def build_model(self):
+        from ..models import build_model
+
+        return build_model(self.meta["arch"], tuple(self.meta["in_shape"]), self.meta["num_classes"],
+                           **self.meta.get("model_kw", {}))
+
+    def load_model(self, checkpoint: dict | None = None, device="cpu"):
+        """The final model, or the parameters of ``checkpoint`` (an entry of meta)."""
+        import torch
+
+        model = self.build_model()
+        p = self.path / (checkpoint["path"] if checkpoint else "model.pt")
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: checkpoint missing (re-run the surrogate rule)")
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+        model.load_state_dict(obj["state_dict"] if checkpoint else obj)
+        return model.to(device)

@@ -1,0 +1,59 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def snakemake_bin() -> str:
+    exe = Path(sys.executable).parent / "snakemake"
+    return str(exe) if exe.exists() else "snakemake"
+
+
+def make_workdir(tmp: Path) -> Path:
+    """A copy of workflow/ and config/ in a temp dir: runs never touch the repo's results/."""
+    for d in ("workflow", "config"):
+        shutil.copytree(ROOT / d, tmp / d)
+    shutil.copy(TINY, tmp / "tiny.yaml")
+    return tmp
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    cmd = [snakemake_bin(), "--cores", "2", "--configfile", "tiny.yaml", *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory) -> Path:
+    from prunebench.data import prepare
+
+    d = tmp_path_factory.mktemp("data") / "digits"
+    prepare("digits", d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_surrogate(tmp_path_factory, digits_dir):
+    """A real surrogate run on digits (cnn_small, 4 epochs): (data_dir, labels, run_dir)."""
+    from prunebench import io
+    from prunebench.train.surrogate import train_surrogate
+
+    root = tmp_path_factory.mktemp("sur")
+    y = io.load_npz(digits_dir / "train.npz")["y"]
+    labels = root / "labels.npz"
+    io.save_npz(labels, y=y, flipped=np.zeros(len(y), bool))
+    run = root / "run"
+    train_surrogate(digits_dir, labels, run, "cnn_small", {"epochs": 4, "batch_size": 128, "lr": 0.05}, 0, "cpu",
+                    T=4, save_epochs=[2], progress=False)
+    return digits_dir, labels, run

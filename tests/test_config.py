@@ -1,0 +1,88 @@
+"""Bad configs are stopped by the schema or plan.check before any job runs."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prunebench import plan
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _tiny():
+    return yaml.safe_load(open(ROOT / "tests" / "data" / "tiny.yaml"))
+
+
+def _validate(cfg):
+    from snakemake.utils import validate
+
+    validate(copy.deepcopy(cfg), str(SCHEMA))
+
+
+def test_shipped_configs_validate():
+    for f in [ROOT / "config" / "config.yaml", ROOT / "tests" / "data" / "tiny.yaml",
+              *sorted((ROOT / "config" / "presets").glob("*.yaml"))]:
+        cfg = yaml.safe_load(open(f))
+        if f.parent.name == "presets":
+            base = yaml.safe_load(open(ROOT / "config" / "config.yaml"))
+            base.update(cfg)
+            cfg = base
+        _validate(cfg)
+        plan.check(cfg)
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda c: c["surrogate"]["recipe"].update(epochs=-1), "minimum"),
+        (lambda c: c["surrogate"]["recipe"].update(epochs="ten"), "integer"),
+        (lambda c: c.update(ratios=[0.5, 1.0]), "exclusiveMaximum|less than"),
+        (lambda c: c.update(ratios=[-0.1]), "exclusiveMinimum|greater than"),
+        (lambda c: c["dataset"].update(name="mnist3d"), "mnist3d"),
+        (lambda c: c.update(seeds=0), "minimum"),
+        (lambda c: c["sweeps"]["main"].update(noise=["sym200"]), "sym200"),
+        (lambda c: c.update(unknown_key=1), "unknown_key|Additional properties"),
+    ],
+)
+def test_schema_rejects(mutate, match):
+    cfg = _tiny()
+    mutate(cfg)
+    with pytest.raises(Exception, match=match):
+        _validate(cfg)
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda c: c["scorers"].update(nosuch={}), "unknown scorer 'nosuch'"),
+        (lambda c: c["scorers"]["dynunc"].update(params={"J": 9}), "window J = 9 exceeds"),
+        (lambda c: c["scorers"]["el2n"].update(params={"epoch": 7}), "epoch = 7 outside"),
+        (lambda c: c["scorers"]["el2n"].update(params={"epochs": 2}), "unknown parameter"),
+        (lambda c: c["sweeps"]["main"].update(arch=["resnet9000"]), "unknown model 'resnet9000'"),
+        (lambda c: c["sweeps"]["main"].update(scorers=["el2n", "nope"]), "scorer 'nope' is not configured"),
+        (lambda c: c["sweeps"]["main"].update(strategies=["bogus"]), "unknown strategy 'bogus'"),
+        (lambda c: c["sweeps"]["main"].update(ratios=[0.9]), "not in the global ratios"),
+        (lambda c: c["surrogate"].update(T=100), "surrogate.T = 100 exceeds the 44 training steps"),
+    ],
+)
+def test_plan_rejects(mutate, match):
+    cfg = _tiny()
+    mutate(cfg)
+    with pytest.raises(plan.ConfigError, match=match):
+        plan.check(cfg, n_train=1347)
+
+
+def test_retrain_settings_expand_sweeps():
+    cfg = _tiny()
+    specs = plan.check(cfg)
+    st = plan.retrain_settings(cfg, specs)
+    assert {(s["scorer"], s["ratio"]) for s in st} == {
+        ("full", "0.00"), ("random", "0.50"), ("el2n", "0.50"), ("forgetting", "0.50"), ("dynunc", "0.50")}
+    cfg["sweeps"]["x"] = {"noise": ["sym20"], "arch": ["cnn_small"], "target": ["mlp"], "scorers": ["el2n"]}
+    st = plan.retrain_settings(cfg, plan.check(cfg))
+    assert {"dataset": "digits", "noise": "sym20", "arch": "cnn_small", "scorer": "el2n", "strategy": "keep",
+            "ratio": "0.50", "target": "mlp"} in st
+    assert plan.surrogate_seeds(specs["el2n"], 1, 3) == [1]

@@ -1,0 +1,41 @@
+rule fetch:
+    output:
+        train="data/{dataset}/train.npz",
+        test="data/{dataset}/test.npz",
+        meta="data/{dataset}/meta.json",
+    log:
+        "data/logs/fetch_{dataset}.log",
+    benchmark:
+        "data/benchmarks/fetch_{dataset}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        name=config["dataset"]["name"],
+        source=lambda w: (
+            f"--source {shlex.quote(config['dataset']['source'])}"
+            if config["dataset"].get("source")
+            else ""
+        ),
+        options=jarg(config["dataset"].get("options", {})),
+    shell:
+        "prunebench fetch --dataset {params.name} --out data/{wildcards.dataset} "
+        "{params.source} --options {params.options} > {log} 2>&1"
+
+
+rule noise:
+    input:
+        train="data/{dataset}/train.npz",
+        meta="data/{dataset}/meta.json",
+    output:
+        "results/{exp}/{dataset}/{noise}/labels.npz",
+    log:
+        "results/{exp}/logs/noise/{dataset}_{noise}.log",
+    benchmark:
+        "results/{exp}/benchmarks/noise/{dataset}_{noise}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        seed=config.get("noise_seed", 0),
+    shell:
+        "prunebench noise --data data/{wildcards.dataset} --noise {wildcards.noise} "
+        "--seed {params.seed} --out {output} > {log} 2>&1"

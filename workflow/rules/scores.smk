@@ -1,0 +1,57 @@
+rule score:
+    input:
+        train="data/{dataset}/train.npz",
+        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        surrogates=surrogate_inputs,
+    output:
+        scores="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.csv",
+        meta="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.meta.json",
+    log:
+        "results/{exp}/logs/scores/{dataset}_{noise}_{arch}_{scorer}_seed{s}.log",
+    benchmark:
+        "results/{exp}/benchmarks/scores/{dataset}_{noise}_{arch}_{scorer}_seed{s}.tsv"
+    wildcard_constraints:
+        scorer=plan.alternation(PY_SCORERS),
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+    params:
+        method=lambda w: SPECS[w.scorer].method,
+        params=lambda w: jarg(SPECS[w.scorer].params),
+        surrogates=lambda w: " ".join(surrogate_dirs(w)),
+        device=config.get("device", "cpu"),
+        threads=config.get("threads", 1),
+    shell:
+        "prunebench score --method {params.method} --name {wildcards.scorer} "
+        "--data data/{wildcards.dataset} --labels {input.labels} --surrogate {params.surrogates} "
+        "--seed {wildcards.s} --params {params.params} --out {output.scores} "
+        "--device {params.device} --threads {params.threads} --no-progress > {log} 2>&1"
+
+
+rule external_score:
+    """A user program from config external_scorers writes the score-file contract;
+    it is validated (length, finiteness, index coverage, meta fields) before use."""
+    input:
+        train="data/{dataset}/train.npz",
+        test="data/{dataset}/test.npz",
+        meta="data/{dataset}/meta.json",
+        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        surrogates=surrogate_inputs,
+    output:
+        scores="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.csv",
+        meta="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.meta.json",
+    log:
+        "results/{exp}/logs/scores/{dataset}_{noise}_{arch}_{scorer}_seed{s}.log",
+    benchmark:
+        "results/{exp}/benchmarks/scores/{dataset}_{noise}_{arch}_{scorer}_seed{s}.tsv"
+    wildcard_constraints:
+        scorer=plan.alternation(EXT_SCORERS),
+    conda:
+        "../envs/data.yaml"
+    params:
+        cmd=lambda w, input, output: external_command(w, input, output),
+    shell:
+        "( {params.cmd} ) > {log} 2>&1 && "
+        "prunebench validate-scores --scores {output.scores} --data data/{wildcards.dataset} >> {log} 2>&1 "
+        "|| (cat {log} >&2; exit 1)"
