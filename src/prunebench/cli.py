@@ -62,6 +62,17 @@ def cmd_train_surrogate(a) -> None:
     print(f"surrogate {a.arch} seed{a.seed}: {meta['steps']} steps, train acc {meta['final_train_acc']:.3f}")
 
 
+def _per_seed(a, outs) -> list[tuple[int, list[str], str]]:
+    """Pair each seed with its surrogate folders (``--surrogates-per-seed`` K each, seed-major) and output."""
+    k = a.surrogates_per_seed
+    if len(outs) != len(a.seed):
+        raise SystemExit(f"{len(a.seed)} seeds but {len(outs)} outputs")
+    if a.surrogate and len(a.surrogate) != k * len(a.seed):
+        raise SystemExit(f"--surrogate: expected {k} folder(s) per seed × {len(a.seed)} seeds, got {len(a.surrogate)}")
+    return [(seed, a.surrogate[i * k : (i + 1) * k] if a.surrogate else [], out)
+            for i, (seed, out) in enumerate(zip(a.seed, outs))]
+
+
 def cmd_score(a) -> None:
     from . import scorefile
     from .data.contract import dataset_sha256
@@ -70,17 +81,19 @@ def cmd_score(a) -> None:
 
     info = get_scorer(a.method)
     params = {**info.defaults, **a.params}
-    set_determinism(a.seed, a.threads)
-    ctx = ScoreContext(a.data, a.labels, a.surrogate, seed=a.seed, device=a.device, threads=a.threads,
-                       progress=not a.no_progress)
-    t0 = time.perf_counter()
-    scores = info.fn(ctx, **params)
-    if len(scores) != ctx.n:
-        raise SystemExit(f"scorer {a.method} returned {len(scores)} scores for {ctx.n} samples")
-    scorefile.write(a.out, scores, method=a.method, keep=info.keep, params=params,
-                    dataset_sha256=dataset_sha256(a.data), extra={"name": a.name or a.method, "seed": a.seed})
-    _timing(Path(str(a.out)[: -len(".csv")] + ".timing.json"), t0)
-    print(f"{a.name or a.method}: {ctx.n} scores → {a.out}")
+    ds_hash = dataset_sha256(a.data)
+    for seed, surrogates, out in _per_seed(a, a.out):
+        set_determinism(seed, a.threads)
+        ctx = ScoreContext(a.data, a.labels, surrogates, seed=seed, device=a.device, threads=a.threads,
+                           progress=not a.no_progress)
+        t0 = time.perf_counter()
+        scores = info.fn(ctx, **params)
+        if len(scores) != ctx.n:
+            raise SystemExit(f"scorer {a.method} returned {len(scores)} scores for {ctx.n} samples")
+        scorefile.write(out, scores, method=a.method, keep=info.keep, params=params, dataset_sha256=ds_hash,
+                        extra={"name": a.name or a.method, "seed": seed})
+        _timing(Path(str(out)[: -len(".csv")] + ".timing.json"), t0)
+        print(f"{a.name or a.method} seed{seed}: {ctx.n} scores → {out}")
 
 
 def cmd_validate_scores(a) -> None:
@@ -103,29 +116,77 @@ def cmd_select(a) -> None:
     from . import io, scorefile
     from .select import select
 
-    if len(a.ratios) != len(a.out):
-        raise SystemExit("--ratios and --out must have the same length")
     labels = io.load_npz(a.labels)["y"]
     if a.full:
         for out in a.out:
             io.save_npy(out, np.arange(len(labels), dtype=np.int64))
         return
-    try:
-        scores, meta = scorefile.read(a.scores, n=len(labels))
-    except scorefile.ScoreFileError as exc:
-        raise SystemExit(f"invalid score file: {exc}") from None
-    keep = a.keep or meta["keep"]
-    for ratio, out in zip(a.ratios, a.out):
-        kept = select(scores, keep, ratio, a.strategy, y=labels, seed=a.seed, **a.params)
-        io.save_npy(out, kept)
-        print(f"{a.strategy} r{ratio:.2f}: kept {len(kept)}/{len(labels)} → {out}")
+    R = len(a.ratios)
+    if len(a.scores) != len(a.seed) or len(a.out) != R * len(a.seed):
+        raise SystemExit(f"need one --scores per --seed and {R} --out per seed (seed-major)")
+    for i, (seed, score_file) in enumerate(zip(a.seed, a.scores)):
+        try:
+            scores, meta = scorefile.read(score_file, n=len(labels))
+        except scorefile.ScoreFileError as exc:
+            raise SystemExit(f"invalid score file: {exc}") from None
+        keep = a.keep or meta["keep"]
+        for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
+            kept = select(scores, keep, ratio, a.strategy, y=labels, seed=seed, **a.params)
+            io.save_npy(out, kept)
+            print(f"{a.strategy} seed{seed} r{ratio:.2f}: kept {len(kept)}/{len(labels)} → {out}")
+
+
+def cmd_solve(a) -> None:
+    """A solver method: influence once per seed → score file (influence norm) + one subset per ratio."""
+    import importlib
+
+    import numpy as np
+
+    from . import io, scorefile
+    from .data.contract import dataset_sha256
+    from .scorers import ScoreContext, get_scorer
+    from .train import set_determinism
+
+    info = get_scorer(a.method)
+    if info.kind != "solver":
+        raise SystemExit(f"{a.method} is not a solver method")
+    params = {**info.defaults, **a.params}
+    mod = importlib.import_module(info.fn.__module__)
+    R = len(a.ratios)
+    if len(a.out) != R * len(a.seed):
+        raise SystemExit(f"--out: expected {R} subsets per seed × {len(a.seed)} seeds, got {len(a.out)}")
+    ds_hash = dataset_sha256(a.data)
+    for i, (seed, surrogates, scores_out) in enumerate(_per_seed(a, a.scores)):
+        set_determinism(seed, a.threads)
+        ctx = ScoreContext(a.data, a.labels, surrogates, seed=seed, device=a.device, threads=a.threads,
+                           progress=not a.no_progress)
+        t0 = time.perf_counter()
+        infl = mod.compute_influence(ctx, **params)
+        I = infl[0].astype(np.float64)
+        scorefile.write(scores_out, np.sqrt(np.einsum("ij,ij->i", I, I)), method=a.method, keep=info.keep,
+                        params=params, dataset_sha256=ds_hash,
+                        extra={"name": a.name or a.method, "seed": seed, "score": "influence norm ||I_i||_2"})
+        subsets = mod.solve_subsets(ctx, a.ratios, influence=infl, **params)
+        timings = {}
+        for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
+            kept, meta = subsets[float(ratio)]
+            timings[f"r{ratio:.2f}"] = meta.pop("timing", {})
+            io.save_npy(out, kept)
+            io.write_json(str(out)[: -len(".npy")] + ".meta.json", meta)
+            print(f"{a.method} seed{seed} r{ratio:.2f}: kept {len(kept)}/{ctx.n}, status {meta.get('status')}, "
+                  f"gap {meta.get('gap')}")
+        _timing(Path(str(scores_out)[: -len(".csv")] + ".timing.json"), t0)
+        io.write_json(str(scores_out)[: -len(".csv")] + ".solver.timing.json", timings)
 
 
 def cmd_retrain(a) -> None:
     from .retrain import retrain_many
 
+    ratios = a.ratios or [None] * len(a.seeds)
+    if len(ratios) != len(a.seeds):
+        raise SystemExit("--ratios needs one entry per --seeds entry")
     retrain_many(a.data, a.labels, a.subset, a.out, a.target, a.recipe, a.seeds, a.keys, device=a.device,
-                 threads=a.threads, model_kw=a.model_kw, budget=a.budget, progress=not a.no_progress)
+                 threads=a.threads, model_kw=a.model_kw, budget=a.budget, progress=not a.no_progress, ratios=ratios)
 
 
 def cmd_aggregate(a) -> None:
@@ -138,6 +199,18 @@ def cmd_plot(a) -> None:
     from .plots import accuracy_vs_ratio
 
     accuracy_vs_ratio(a.table, a.out_pdf, a.out_png)
+
+
+def cmd_analyze(a) -> None:
+    from .studies.runner import run
+
+    out = {}
+    for kv in a.out:
+        if "=" not in kv:
+            raise SystemExit(f"--out takes KEY=PATH pairs, got {kv!r}")
+        k, v = kv.split("=", 1)
+        out[k] = v
+    run(a.kind, a.inputs, out, **a.options)
 
 
 def cmd_list_scorers(a) -> None:
@@ -216,10 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="variant name recorded in meta (default: method)")
     p.add_argument("--data", required=True)
     p.add_argument("--labels", required=True)
-    p.add_argument("--surrogate", nargs="*", default=[], help="surrogate run folder(s); the first is this seed's")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--surrogate", nargs="*", default=[],
+                   help="surrogate run folders, --surrogates-per-seed of them per seed, in seed order")
+    p.add_argument("--surrogates-per-seed", type=int, default=1, help="K surrogate runs averaged per seed")
+    p.add_argument("--seed", type=int, nargs="+", default=[0], help="seed index(es); one job may score several")
     p.add_argument("--params", type=_json_arg, default={}, help="scorer parameters as JSON")
-    p.add_argument("--out", required=True, help="score file .../seed{s}.csv")
+    p.add_argument("--out", nargs="+", required=True, help="score file(s) .../seed{s}.csv, one per seed")
     _common_compute(p)
     p.set_defaults(func=cmd_score)
 
@@ -231,23 +306,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate_scores)
 
     p = sub.add_parser("select", help="score file → kept indices per pruning ratio")
-    p.add_argument("--scores", default=None)
+    p.add_argument("--scores", nargs="*", default=[], help="score file(s), one per --seed")
     p.add_argument("--full", action="store_true", help="write the full training set (ratio-0 reference)")
     p.add_argument("--labels", required=True)
     p.add_argument("--strategy", default="keep", help="keep | keep_high | keep_low | classbal | ccs")
     p.add_argument("--keep", default=None, choices=["high", "low"], help="override the score file's direction")
     p.add_argument("--ratios", type=float, nargs="+", required=True, help="fractions removed")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, nargs="+", default=[0], help="selection seed per score file")
     p.add_argument("--params", type=_json_arg, default={}, help="strategy parameters as JSON")
-    p.add_argument("--out", nargs="+", required=True, help="one .npy per ratio")
+    p.add_argument("--out", nargs="+", required=True, help="one .npy per seed × ratio (seed-major)")
     p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser("solve", help="a solver method (optprune): score file + subsets for every ratio")
+    p.add_argument("--method", required=True)
+    p.add_argument("--name", default=None)
+    p.add_argument("--data", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--surrogate", nargs="+", required=True, help="surrogate run folder(s), per seed")
+    p.add_argument("--surrogates-per-seed", type=int, default=1)
+    p.add_argument("--seed", type=int, nargs="+", default=[0])
+    p.add_argument("--params", type=_json_arg, default={})
+    p.add_argument("--ratios", type=float, nargs="+", required=True)
+    p.add_argument("--scores", nargs="+", required=True, help="score file (influence norm), one per seed")
+    p.add_argument("--out", nargs="+", required=True, help="subset .npy per seed × ratio (seed-major)")
+    _common_compute(p)
+    p.set_defaults(func=cmd_solve)
 
     p = sub.add_parser("retrain", help="train a target model on subsets (one per seed) → result JSON per seed")
     p.add_argument("--data", required=True)
     p.add_argument("--labels", required=True)
-    p.add_argument("--subset", nargs="+", required=True, help="subset .npy, one per seed")
-    p.add_argument("--seeds", type=int, nargs="+", required=True)
-    p.add_argument("--out", nargs="+", required=True, help="result .json, one per seed")
+    p.add_argument("--subset", nargs="+", required=True, help="subset .npy files (one per run)")
+    p.add_argument("--seeds", type=int, nargs="+", required=True, help="the seed of each run")
+    p.add_argument("--ratios", type=float, nargs="*", default=None, help="the ratio of each run (recorded)")
+    p.add_argument("--out", nargs="+", required=True, help="result .json, one per run")
     p.add_argument("--target", required=True, help="model to train")
     p.add_argument("--recipe", type=_json_arg, default={})
     p.add_argument("--model-kw", type=_json_arg, default={})
@@ -268,6 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-pdf", required=True)
     p.add_argument("--out-png", required=True)
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("analyze", help="tables and figures from contract files (significance, ranks, cost, ...)")
+    p.add_argument("kind", help="significance | ranks | cost | correlation | noisy_removed | crossarch | ...")
+    p.add_argument("--in", dest="inputs", nargs="+", required=True, help="input files")
+    p.add_argument("--out", nargs="+", required=True, help="KEY=PATH for each output")
+    p.add_argument("--options", type=_json_arg, default={}, help="keyword options as JSON")
+    p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("list-scorers", help="registered (and configured external) scorers")
     p.add_argument("--config", default=None, help="also list external_scorers from this config")

@@ -34,6 +34,7 @@ class ScorerSpec:
     needs_surrogate: bool = True
     average_surrogates: int = 1
     shell: str | None = None
+    ablation: bool = False  # variants for ablation studies: not part of a sweep's "all"
 
 
 def dataset_id(cfg: dict) -> str:
@@ -59,7 +60,8 @@ def scorer_specs(cfg: dict) -> dict[str, ScorerSpec]:
                               f"known: {sorted(info.defaults)}")
         strategy = "solver" if info.kind == "solver" else entry.get("strategy", info.strategy)
         specs[name] = ScorerSpec(name, method, params, strategy, entry.get("strategy_params") or {}, info.keep,
-                                 info.kind, info.needs_surrogate, int(entry.get("average_surrogates", 1)))
+                                 info.kind, info.needs_surrogate, int(entry.get("average_surrogates", 1)),
+                                 ablation=bool(entry.get("ablation", False)))
     for name, entry in (cfg.get("external_scorers") or {}).items():
         if name in specs:
             raise ConfigError(f"external_scorers.{name}: name already used by a registered scorer")
@@ -114,8 +116,7 @@ def check(cfg: dict, n_train: int | None = None) -> dict[str, ScorerSpec]:
         for a in list(sw["arch"]) + [t for t in sw.get("target", ["same"]) if t != "same"]:
             if not (a in MODELS or a.startswith("timm-")):
                 raise ConfigError(f"sweeps.{name}: unknown model {a!r}; known: {', '.join(MODELS.names())}, timm-<name>")
-        names = list(specs) if sw.get("scorers", "all") == "all" else sw["scorers"]
-        for s in names:
+        for s in sweep_scorers(sw, specs):
             if s not in specs:
                 raise ConfigError(f"sweeps.{name}: scorer {s!r} is not configured under scorers/external_scorers")
         for st in sw.get("strategies", ["default"]):
@@ -132,16 +133,26 @@ def check(cfg: dict, n_train: int | None = None) -> dict[str, ScorerSpec]:
     return specs
 
 
+def sweep_scorers(sw: dict, specs: dict[str, ScorerSpec]) -> list[str]:
+    """A sweep's scorers: its list, or every configured scorer that is not an ablation variant."""
+    if sw.get("scorers", "all") == "all":
+        return [n for n, s in specs.items() if not s.ablation]
+    return list(sw["scorers"])
+
+
 def retrain_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
-    """Every retrain job (all seeds in one job) the sweeps ask for, deduplicated."""
+    """Every retrain job (all seeds in one job) the sweeps ask for, deduplicated.
+
+    The full-data reference does not depend on any surrogate: it is trained once per
+    (noise, target), stored under ``arch = target``."""
     ds = dataset_id(cfg)
     out = set()
     for sw in cfg["sweeps"].values():
-        names = list(specs) if sw.get("scorers", "all") == "all" else sw["scorers"]
+        names = sweep_scorers(sw, specs)
         ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
         for noise, arch, target in itertools.product(sw["noise"], sw["arch"], sw.get("target", ["same"])):
             tgt = arch if target == "same" else target
-            out.add((ds, noise, arch, "full", "all", fmt_ratio(0), tgt))
+            out.add((ds, noise, tgt, "full", "all", fmt_ratio(0), tgt))
             for name in names:
                 spec = specs[name]
                 for st in sw.get("strategies", ["default"]):
@@ -168,3 +179,28 @@ WILDCARDS = {
 def alternation(names) -> str:
     names = sorted(names)
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def retrain_groups(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
+    """One retrain rule per sweep: a job trains every (ratio, seed) of one (noise, arch, scorer,
+    strategy, target) — start-up (~2–3 s of imports) is paid once per method, not per run. Earlier
+    sweeps take precedence where two sweeps ask for the same files (Snakemake ruleorder)."""
+    groups = []
+    for name, sw in cfg["sweeps"].items():
+        names = [n for n in sweep_scorers(sw, specs)]
+        strategies = set()
+        for n in names:
+            for st in sw.get("strategies", ["default"]):
+                strategies.add(specs[n].strategy if (st == "default" or specs[n].kind == "solver") else st)
+        targets = {a if t == "same" else t for t in sw.get("target", ["same"]) for a in sw["arch"]}
+        ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
+        groups.append({
+            "name": re.sub(r"[^A-Za-z0-9_]", "_", name),
+            "noise": sorted(sw["noise"]),
+            "arch": sorted(sw["arch"]),
+            "target": sorted(targets),
+            "scorer": sorted(names),
+            "strategy": sorted(strategies),
+            "ratios": [fmt_ratio(r) for r in sorted(ratios)],
+        })
+    return groups

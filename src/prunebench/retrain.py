@@ -26,7 +26,7 @@ def load_subset(path, n: int) -> np.ndarray:
 
 def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict, seeds, keys: dict,
                  device: str = "auto", threads: int = 1, model_kw: dict | None = None, budget: str = "epochs",
-                 progress: bool = True) -> list[dict]:
+                 progress: bool = True, ratios=None) -> list[dict]:
     """Train ``target`` once per seed on its subset; write one result JSON each.
 
     ``budget='epochs'``: the recipe's epochs on the subset (the seed papers'
@@ -39,14 +39,15 @@ def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict
     from .train import Recipe, evaluate, fit, resolve_device, set_determinism
     from .train.loop import Normalizer
 
-    if not (len(subsets) == len(outs) == len(seeds)):
-        raise ValueError("--subset, --out and --seeds need one entry per seed")
+    ratios = list(ratios) if ratios is not None else [None] * len(seeds)
+    if not (len(subsets) == len(outs) == len(seeds) == len(ratios)):
+        raise ValueError("--subset, --out, --seeds (and --ratios) need one entry per run")
     ds = load_dataset(data_dir)
     y = io.load_npz(labels_path)["y"]
     norm = Normalizer(ds.meta["mean"], ds.meta["std"])
     dev = resolve_device(device)
     results = []
-    for sub, out, seed in zip(subsets, outs, seeds):
+    for sub, out, seed, ratio in zip(subsets, outs, seeds, ratios):
         idx = load_subset(sub, len(y))
         rec = Recipe.from_dict(recipe)
         if budget == "steps":
@@ -59,6 +60,7 @@ def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict
         counts = np.bincount(y[idx], minlength=ds.num_classes)
         result = {
             **keys,
+            **({"ratio": float(ratio)} if ratio is not None else {}),
             "seed": int(seed),
             "target": target,
             "test_accuracy": round(ev["accuracy"], 6),

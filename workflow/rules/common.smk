@@ -1,9 +1,16 @@
 import json
 import shlex
+from pathlib import Path
+
+import yaml
 
 from snakemake.utils import validate
 
 from prunebench import plan
+
+DEFAULT_CONFIG = Path(workflow.basedir).parent / "config" / "config.yaml"
+for _key, _value in yaml.safe_load(DEFAULT_CONFIG.read_text()).items():
+    config.setdefault(_key, _value)
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -14,6 +21,7 @@ SPECS = plan.check(config)
 RATIOS = [plan.fmt_ratio(r) for r in config["ratios"]]
 PY_SCORERS = [n for n, s in SPECS.items() if s.kind == "score"]
 EXT_SCORERS = [n for n, s in SPECS.items() if s.kind == "external"]
+SOLVER_SCORERS = [n for n, s in SPECS.items() if s.kind == "solver"]
 
 
 wildcard_constraints:
@@ -37,18 +45,19 @@ def retrain_recipe():
     return (config.get("retrain") or {}).get("recipe") or surrogate_recipe()
 
 
-def surrogate_dirs(w):
+def surrogate_dirs(w, seed):
+    """The surrogate runs one seed of scorer w.scorer reads (none for random)."""
     spec = SPECS[w.scorer]
     if not spec.needs_surrogate:
         return []
     return [
         f"results/{w.exp}/{w.dataset}/{w.noise}/surrogate/{w.arch}/seed{k}"
-        for k in plan.surrogate_seeds(spec, int(w.s), len(SEEDS))
+        for k in plan.surrogate_seeds(spec, int(seed), len(SEEDS))
     ]
 
 
 def surrogate_inputs(w):
-    return [f"{d}/surrogate.json" for d in surrogate_dirs(w)]
+    return [f"{d}/surrogate.json" for d in surrogate_dirs_all_seeds(w)]
 
 
 def retrain_files(settings):
@@ -64,6 +73,20 @@ def retrain_files(settings):
 
 
 RETRAIN = plan.retrain_settings(config, SPECS)
+RETRAIN_GROUPS = plan.retrain_groups(config, SPECS)
+
+
+def result_keys(w):
+    """Path keys recorded in every retrain result (ratio and seed are added per run)."""
+    keys = ("exp", "dataset", "noise", "arch", "scorer", "strategy")
+    return jarg({k: w[k] for k in keys})
+
+
+def surrogate_dirs_all_seeds(w):
+    out = []
+    for s in SEEDS:
+        out += surrogate_dirs(w, s)
+    return out
 
 
 def get_final_output():
@@ -72,6 +95,11 @@ def get_final_output():
         f"results/{EXP}/tables/accuracy.csv",
         f"results/{EXP}/figures/accuracy_vs_ratio.pdf",
         f"results/{EXP}/figures/accuracy_vs_ratio.png",
+        f"results/{EXP}/tables/significance.csv",
+        f"results/{EXP}/figures/cd_diagram.pdf",
+        f"results/{EXP}/figures/scoring_cost.pdf",
+        f"results/{EXP}/figures/cost_vs_accuracy.pdf",
+        f"results/{EXP}/figures/score_correlation.pdf",
     ]
 
 
@@ -79,5 +107,71 @@ def external_command(w, input, output):
     """The user's shell line with {input.*}, {output.*}, {wildcards.*}, {seed},
     {surrogate} (this seed's surrogate folder) filled in."""
     spec = config["external_scorers"][w.scorer]["shell"]
-    sur = (surrogate_dirs(w) or [""])[0]
+    sur = (surrogate_dirs(w, w.s) or [""])[0]
     return spec.format(input=input, output=output, wildcards=w, seed=w.s, surrogate=sur)
+
+
+def main_setting():
+    """(noise, arch) of the head-to-head figure: the first sweep's first entries."""
+    sw = next(iter(config["sweeps"].values()))
+    return sw["noise"][0], sw["arch"][0]
+
+
+def score_files_main(seed=0):
+    noise, arch = main_setting()
+    names = sorted(
+        {st["scorer"] for st in RETRAIN if st["noise"] == noise and st["arch"] == arch}
+        - {"full"}
+    )
+    return [
+        f"results/{EXP}/{DATASET}/{noise}/scores/{arch}/{n}/seed{seed}.csv"
+        for n in names
+    ]
+
+
+def cost_inputs():
+    """Benchmark files of every job behind the retrain results, plus timing sidecars."""
+    files = set()
+    base = f"results/{EXP}"
+    for st in RETRAIN:
+        d, nz, a, sc, sg, t = (
+            st[k] for k in ("dataset", "noise", "arch", "scorer", "strategy", "target")
+        )
+        if sc == "full":
+            files.add(f"{base}/benchmarks/retrain/{d}/{nz}/{a}/full/all/{a}.tsv")
+            continue
+        files.add(f"{base}/benchmarks/retrain/{d}/{nz}/{a}/{sc}/{sg}/{t}.tsv")
+        spec = SPECS[sc]
+        if spec.kind == "external":
+            files.update(
+                f"{base}/benchmarks/scores/{d}/{nz}/{a}/{sc}/seed{s}.tsv" for s in SEEDS
+            )
+        else:
+            files.add(f"{base}/benchmarks/scores/{d}/{nz}/{a}/{sc}.tsv")
+            files.update(
+                f"{base}/{d}/{nz}/scores/{a}/{sc}/seed{s}.timing.json" for s in SEEDS
+            )
+        if spec.kind != "solver":
+            files.add(f"{base}/benchmarks/select/{d}/{nz}/{a}/{sc}/{sg}.tsv")
+        if spec.needs_surrogate:
+            for s in SEEDS:
+                files.add(f"{base}/benchmarks/surrogate/{d}/{nz}/{a}/seed{s}.tsv")
+                files.add(
+                    f"{base}/{d}/{nz}/surrogate/{a}/seed{s}/surrogate.timing.json"
+                )
+    return sorted(files)
+
+
+def retrain_job_ratios():
+    """For the cost table: the ratios each retrain job trains (its group's), first group wins."""
+    out = {}
+    for g in RETRAIN_GROUPS:
+        for st in RETRAIN:
+            k = (st["noise"], st["arch"], st["scorer"], st["strategy"], st["target"])
+            if k in out or st["scorer"] == "full":
+                continue
+            if all(
+                st[f] in g[f] for f in ("noise", "arch", "scorer", "strategy", "target")
+            ):
+                out[k] = [float(r) for r in g["ratios"]]
+    return [list(k) + [v] for k, v in sorted(out.items())]

@@ -29,9 +29,9 @@ rule noise:
     output:
         "results/{exp}/{dataset}/{noise}/labels.npz",
     log:
-        "results/{exp}/logs/noise/{dataset}_{noise}.log",
+        "results/{exp}/logs/noise/{dataset}/{noise}.log",
     benchmark:
-        "results/{exp}/benchmarks/noise/{dataset}_{noise}.tsv"
+        "results/{exp}/benchmarks/noise/{dataset}/{noise}.tsv"
     conda:
         "../envs/data.yaml"
     params:

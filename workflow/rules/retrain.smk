@@ -1,21 +1,76 @@
-rule retrain:
-    """One job trains every seed of one (scorer, strategy, ratio, target)."""
+# One retrain rule per sweep (see prunebench.plan.retrain_groups): a job trains every
+# (ratio, seed) of one (noise, arch, scorer, strategy, target) and writes one result per run.
+for grp in RETRAIN_GROUPS:
+
+    rule:
+        name:
+            f"retrain_{grp['name']}"
+        input:
+            train="data/{dataset}/train.npz",
+            labels="results/{exp}/{dataset}/{noise}/labels.npz",
+            subsets=expand(
+                "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/seed{s}.npy",
+                ratio=grp["ratios"],
+                s=SEEDS,
+            ),
+        output:
+            expand(
+                "results/{{exp}}/{{dataset}}/{{noise}}/retrain/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/{{target}}/seed{s}.json",
+                ratio=grp["ratios"],
+                s=SEEDS,
+            ),
+        log:
+            "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}.log",
+        benchmark:
+            "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}.tsv"
+        wildcard_constraints:
+            noise=plan.alternation(grp["noise"]),
+            arch=plan.alternation(grp["arch"]),
+            scorer=plan.alternation(grp["scorer"]),
+            strategy=plan.alternation(grp["strategy"]),
+            target=plan.alternation(grp["target"]),
+        conda:
+            "../envs/torch.yaml"
+        resources:
+            gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+        params:
+            seeds=" ".join(str(s) for r in grp["ratios"] for s in SEEDS),
+            ratios=" ".join(r for r in grp["ratios"] for s in SEEDS),
+            recipe=jarg(retrain_recipe()),
+            model_kw=lambda w: jarg(model_kw(w.target)),
+            budget=(config.get("retrain") or {}).get("budget", "epochs"),
+            result_keys=result_keys,
+            device=config.get("device", "cpu"),
+            threads=config.get("threads", 1),
+        shell:
+            "prunebench retrain --data data/{wildcards.dataset} --labels {input.labels} "
+            "--subset {input.subsets} --seeds {params.seeds} --ratios {params.ratios} --out {output} "
+            "--target {wildcards.target} --recipe {params.recipe} --model-kw {params.model_kw} "
+            "--budget {params.budget} --keys {params.result_keys} --device {params.device} "
+            "--threads {params.threads} --no-progress > {log} 2>&1"
+
+
+workflow.ruleorder(*[f"retrain_{g['name']}" for g in RETRAIN_GROUPS])
+
+
+rule retrain_full:
+    """The full-data reference (ratio 0) of one target, every seed."""
     input:
         train="data/{dataset}/train.npz",
         labels="results/{exp}/{dataset}/{noise}/labels.npz",
         subsets=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/{{strategy}}/r{{ratio}}/seed{s}.npy",
+            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/full/all/r0.00/seed{s}.npy",
             s=SEEDS,
         ),
     output:
         expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/retrain/{{arch}}/{{scorer}}/{{strategy}}/r{{ratio}}/{{target}}/seed{s}.json",
+            "results/{{exp}}/{{dataset}}/{{noise}}/retrain/{{arch}}/full/all/r0.00/{{arch}}/seed{s}.json",
             s=SEEDS,
         ),
     log:
-        "results/{exp}/logs/retrain/{dataset}_{noise}_{arch}_{scorer}_{strategy}_r{ratio}_{target}.log",
+        "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/full/all/{arch}.log",
     benchmark:
-        "results/{exp}/benchmarks/retrain/{dataset}_{noise}_{arch}_{scorer}_{strategy}_r{ratio}_{target}.tsv"
+        "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/full/all/{arch}.tsv"
     conda:
         "../envs/torch.yaml"
     resources:
@@ -23,7 +78,7 @@ rule retrain:
     params:
         seeds=" ".join(map(str, SEEDS)),
         recipe=jarg(retrain_recipe()),
-        model_kw=lambda w: jarg(model_kw(w.target)),
+        model_kw=lambda w: jarg(model_kw(w.arch)),
         budget=(config.get("retrain") or {}).get("budget", "epochs"),
         result_keys=lambda w: jarg(
             {
@@ -31,15 +86,19 @@ rule retrain:
                 "dataset": w.dataset,
                 "noise": w.noise,
                 "arch": w.arch,
-                "scorer": w.scorer,
-                "strategy": w.strategy,
-                "ratio": float(w.ratio),
+                "scorer": "full",
+                "strategy": "all",
+                "ratio": 0.0,
             }
         ),
         device=config.get("device", "cpu"),
         threads=config.get("threads", 1),
     shell:
         "prunebench retrain --data data/{wildcards.dataset} --labels {input.labels} "
-        "--subset {input.subsets} --seeds {params.seeds} --out {output} --target {wildcards.target} "
+        "--subset {input.subsets} --seeds {params.seeds} --out {output} --target {wildcards.arch} "
         "--recipe {params.recipe} --model-kw {params.model_kw} --budget {params.budget} "
-        "--keys {params.result_keys} --device {params.device} --threads {params.threads} --no-progress > {log} 2>&1"
+        "--keys {params.result_keys} --device {params.device} --threads {params.threads} "
+        "--no-progress > {log} 2>&1"
+
+
+ruleorder: retrain_full > retrain_main

@@ -1,15 +1,26 @@
 rule score:
+    """A registered scorer, every seed in one job (start-up paid once)."""
     input:
         train="data/{dataset}/train.npz",
         labels="results/{exp}/{dataset}/{noise}/labels.npz",
         surrogates=surrogate_inputs,
     output:
-        scores="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.csv",
-        meta="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.meta.json",
+        scores=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.csv",
+            s=SEEDS,
+        ),
+        meta=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.meta.json",
+            s=SEEDS,
+        ),
+        timing=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.timing.json",
+            s=SEEDS,
+        ),
     log:
-        "results/{exp}/logs/scores/{dataset}_{noise}_{arch}_{scorer}_seed{s}.log",
+        "results/{exp}/logs/scores/{dataset}/{noise}/{arch}/{scorer}.log",
     benchmark:
-        "results/{exp}/benchmarks/scores/{dataset}_{noise}_{arch}_{scorer}_seed{s}.tsv"
+        "results/{exp}/benchmarks/scores/{dataset}/{noise}/{arch}/{scorer}.tsv"
     wildcard_constraints:
         scorer=plan.alternation(PY_SCORERS),
     conda:
@@ -19,19 +30,22 @@ rule score:
     params:
         method=lambda w: SPECS[w.scorer].method,
         params=lambda w: jarg(SPECS[w.scorer].params),
-        surrogates=lambda w: " ".join(surrogate_dirs(w)),
+        surrogates=lambda w: " ".join(surrogate_dirs_all_seeds(w)),
+        per_seed=lambda w: SPECS[w.scorer].average_surrogates,
+        seeds=" ".join(map(str, SEEDS)),
         device=config.get("device", "cpu"),
         threads=config.get("threads", 1),
     shell:
         "prunebench score --method {params.method} --name {wildcards.scorer} "
         "--data data/{wildcards.dataset} --labels {input.labels} --surrogate {params.surrogates} "
-        "--seed {wildcards.s} --params {params.params} --out {output.scores} "
-        "--device {params.device} --threads {params.threads} --no-progress > {log} 2>&1"
+        "--surrogates-per-seed {params.per_seed} --seed {params.seeds} --params {params.params} "
+        "--out {output.scores} --device {params.device} --threads {params.threads} --no-progress > {log} 2>&1"
 
 
 rule external_score:
-    """A user program from config external_scorers writes the score-file contract;
-    it is validated (length, finiteness, index coverage, meta fields) before use."""
+    """A user program from config external_scorers writes the score-file contract for one seed;
+    it is validated (length, finiteness, index coverage, meta fields) before anything uses it.
+    """
     input:
         train="data/{dataset}/train.npz",
         test="data/{dataset}/test.npz",
@@ -42,9 +56,9 @@ rule external_score:
         scores="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.csv",
         meta="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.meta.json",
     log:
-        "results/{exp}/logs/scores/{dataset}_{noise}_{arch}_{scorer}_seed{s}.log",
+        "results/{exp}/logs/scores/{dataset}/{noise}/{arch}/{scorer}/seed{s}.log",
     benchmark:
-        "results/{exp}/benchmarks/scores/{dataset}_{noise}_{arch}_{scorer}_seed{s}.tsv"
+        "results/{exp}/benchmarks/scores/{dataset}/{noise}/{arch}/{scorer}/seed{s}.tsv"
     wildcard_constraints:
         scorer=plan.alternation(EXT_SCORERS),
     conda:

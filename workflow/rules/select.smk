@@ -1,27 +1,33 @@
 rule select:
+    """Score file → kept indices for every ratio and seed (numpy only: cheap)."""
     input:
-        scores="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.csv",
+        scores=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.csv",
+            s=SEEDS,
+        ),
         labels="results/{exp}/{dataset}/{noise}/labels.npz",
     output:
-        [
-            "results/{exp}/{dataset}/{noise}/subsets/{arch}/{scorer}/{strategy}/r%s/seed{s}.npy"
-            % r
-            for r in RATIOS
-        ],
+        expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/seed{s}.npy",
+            s=SEEDS,
+            ratio=RATIOS,
+        ),
     log:
-        "results/{exp}/logs/select/{dataset}_{noise}_{arch}_{scorer}_{strategy}_seed{s}.log",
+        "results/{exp}/logs/select/{dataset}/{noise}/{arch}/{scorer}/{strategy}.log",
     benchmark:
-        "results/{exp}/benchmarks/select/{dataset}_{noise}_{arch}_{scorer}_{strategy}_seed{s}.tsv"
+        "results/{exp}/benchmarks/select/{dataset}/{noise}/{arch}/{scorer}/{strategy}.tsv"
     wildcard_constraints:
-        strategy="(?!solver$|all$)[A-Za-z0-9_]+",
+        scorer=plan.alternation(PY_SCORERS + EXT_SCORERS),
+        strategy="(?!(?:solver|all)/)[A-Za-z0-9_]+",
     conda:
         "../envs/data.yaml"
     params:
         ratios=" ".join(RATIOS),
+        seeds=" ".join(map(str, SEEDS)),
         sparams=lambda w: jarg(SPECS[w.scorer].strategy_params),
     shell:
         "prunebench select --scores {input.scores} --labels {input.labels} "
-        "--strategy {wildcards.strategy} --ratios {params.ratios} --seed {wildcards.s} "
+        "--strategy {wildcards.strategy} --ratios {params.ratios} --seed {params.seeds} "
         "--params {params.sparams} --out {output} > {log} 2>&1"
 
 
@@ -32,8 +38,60 @@ rule select_full:
     output:
         "results/{exp}/{dataset}/{noise}/subsets/{arch}/full/all/r0.00/seed{s}.npy",
     log:
-        "results/{exp}/logs/select/{dataset}_{noise}_{arch}_full_seed{s}.log",
+        "results/{exp}/logs/select/{dataset}/{noise}/{arch}/full/seed{s}.log",
     conda:
         "../envs/data.yaml"
     shell:
         "prunebench select --full --labels {input.labels} --ratios 0 --out {output} > {log} 2>&1"
+
+
+rule solve:
+    """Solver methods (optimization-based pruning) write their subsets for every ratio
+    directly under strategy 'solver', plus a score file (influence norm); every seed in one job.
+    """
+    input:
+        train="data/{dataset}/train.npz",
+        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        surrogates=surrogate_inputs,
+    output:
+        scores=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.csv",
+            s=SEEDS,
+        ),
+        meta=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.meta.json",
+            s=SEEDS,
+        ),
+        timing=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.timing.json",
+            s=SEEDS,
+        ),
+        subsets=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/solver/r{ratio}/seed{s}.npy",
+            s=SEEDS,
+            ratio=RATIOS,
+        ),
+    log:
+        "results/{exp}/logs/scores/{dataset}/{noise}/{arch}/{scorer}.log",
+    benchmark:
+        "results/{exp}/benchmarks/scores/{dataset}/{noise}/{arch}/{scorer}.tsv"
+    wildcard_constraints:
+        scorer=plan.alternation(SOLVER_SCORERS),
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+    params:
+        method=lambda w: SPECS[w.scorer].method,
+        params=lambda w: jarg(SPECS[w.scorer].params),
+        surrogates=lambda w: " ".join(surrogate_dirs_all_seeds(w)),
+        per_seed=lambda w: SPECS[w.scorer].average_surrogates,
+        seeds=" ".join(map(str, SEEDS)),
+        ratios=" ".join(RATIOS),
+        device=config.get("device", "cpu"),
+        threads=config.get("threads", 1),
+    shell:
+        "prunebench solve --method {params.method} --name {wildcards.scorer} --data data/{wildcards.dataset} "
+        "--labels {input.labels} --surrogate {params.surrogates} --surrogates-per-seed {params.per_seed} "
+        "--seed {params.seeds} --params {params.params} --ratios {params.ratios} --scores {output.scores} "
+        "--out {output.subsets} --device {params.device} --threads {params.threads} --no-progress > {log} 2>&1"

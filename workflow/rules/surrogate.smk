@@ -7,10 +7,11 @@ rule train_surrogate:
         dynamics="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/dynamics.npz",
         model="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/model.pt",
         log_csv="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/train_log.csv",
+        timing="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/surrogate.timing.json",
     log:
-        "results/{exp}/logs/surrogate/{dataset}_{noise}_{arch}_seed{s}.log",
+        "results/{exp}/logs/surrogate/{dataset}/{noise}/{arch}/seed{s}.log",
     benchmark:
-        "results/{exp}/benchmarks/surrogate/{dataset}_{noise}_{arch}_seed{s}.tsv"
+        "results/{exp}/benchmarks/surrogate/{dataset}/{noise}/{arch}/seed{s}.tsv"
     conda:
         "../envs/torch.yaml"
     resources:

@@ -1,0 +1,93 @@
+"""Cost table from Snakemake ``benchmark:`` files and the ``*.timing.json`` sidecars.
+
+Benchmark paths encode their keys (see workflow/rules):
+``results/{exp}/benchmarks/{stage}/{dataset}/{noise}/{arch}/...``. ``seconds`` is
+the job's wall time from the benchmark file (start-up included);
+``compute_seconds`` is the stage's own compute time from its sidecar, where
+one exists. A retrain job trains every seed: its time is split evenly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import io
+from ..stats import load_benchmark_tsv
+
+_LAYOUT = {  # jobs that run every seed have no seed level (their time is split evenly over the seeds)
+    "surrogate": [["dataset", "noise", "arch", "seed"]],
+    "scores": [["dataset", "noise", "arch", "scorer"], ["dataset", "noise", "arch", "scorer", "seed"]],
+    "select": [["dataset", "noise", "arch", "scorer", "strategy"]],
+    "retrain": [["dataset", "noise", "arch", "scorer", "strategy", "target"],
+                ["dataset", "noise", "arch", "scorer", "strategy", "full", "target"]],
+}
+STAGE = {"surrogate": "surrogate", "scores": "score", "select": "select", "retrain": "retrain"}
+
+
+def parse_benchmark_path(path: str | Path) -> dict | None:
+    parts = Path(path).with_suffix("").parts
+    if "benchmarks" not in parts:
+        return None
+    i = parts.index("benchmarks")
+    stage, keys = parts[i + 1], parts[i + 2 :]
+    layouts = [lay for lay in _LAYOUT.get(stage, []) if len(lay) == len(keys)]
+    if not layouts:
+        return None
+    d = dict(zip(layouts[0], keys))
+    d.pop("full", None)
+    if "seed" in d:
+        d["seed"] = int(d["seed"].removeprefix("seed"))
+    if "ratio" in d:
+        d["ratio"] = float(d["ratio"].removeprefix("r"))
+    return {"stage": STAGE[stage], **d}
+
+
+def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain_ratios: dict | None = None
+                     ) -> pd.DataFrame:
+    """One row per (stage, keys, seed[, ratio]). Jobs that ran every seed (scores, select) or every
+    (ratio, seed) (retrain: ``retrain_ratios[(noise, arch, scorer, strategy, target)]`` lists the
+    ratios of that job) have their wall time split evenly; a score job's per-seed compute time comes
+    from its ``seed{s}.timing.json``."""
+    timings = {}
+    for t in timing_files:
+        t = Path(t)
+        j = io.read_json(t)
+        if t.name == "surrogate.timing.json":  # .../surrogate/{arch}/seed{s}/surrogate.timing.json
+            key = ("surrogate", t.parts[-3], int(t.parts[-2].removeprefix("seed")), None, t.parts[-5])
+        else:  # .../scores/{arch}/{scorer}/seed{s}.timing.json
+            key = ("score", t.parts[-3], int(t.name.split(".")[0].removeprefix("seed")), t.parts[-2], t.parts[-5])
+        timings[key] = j
+    rows = []
+    for b in benchmark_files:
+        keys = parse_benchmark_path(b)
+        if keys is None:
+            continue
+        bench = load_benchmark_tsv(b)
+        seconds, rss = bench["seconds"], bench["max_rss_mb"]
+        if keys["stage"] == "retrain":
+            if keys["scorer"] == "full":
+                ratios = [0.0]
+            else:
+                k = (keys["noise"], keys["arch"], keys["scorer"], keys["strategy"], keys["target"])
+                ratios = (retrain_ratios or {}).get(k, [None])
+            share = seconds / (n_seeds * len(ratios))
+            for r in ratios:
+                for s in range(n_seeds):
+                    rows.append({**keys, "ratio": r, "seed": s, "seconds": share, "max_rss_mb": rss})
+            continue
+        seeds = [keys["seed"]] if "seed" in keys else list(range(n_seeds))
+        for s in seeds:
+            row = {**keys, "seed": s, "seconds": seconds / len(seeds), "max_rss_mb": rss}
+            t = timings.get((keys["stage"], keys["arch"], s, keys.get("scorer"), keys["noise"]))
+            if t:
+                row["compute_seconds"] = t["seconds"]
+            rows.append(row)
+    cols = ["stage", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "target", "seed", "seconds",
+            "compute_seconds", "max_rss_mb"]
+    df = pd.DataFrame(rows)
+    for c in cols:
+        if c not in df.columns:
+            df[c] = pd.NA
+    return df[cols].sort_values(cols[:9], na_position="first").reset_index(drop=True)

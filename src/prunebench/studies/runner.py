@@ -1,0 +1,93 @@
+"""``prunebench analyze KIND``: tables and figures computed from contract files.
+
+Each kind is ``fn(inputs: list[str], out: dict[str, str], **options)``; the
+Snakemake rules in workflow/rules/figures.smk and studies.smk call them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import pandas as pd
+
+from .. import io
+from ..registry import Registry
+
+KINDS: Registry[Callable] = Registry("analysis")
+
+
+def kind(name: str):
+    return KINDS.decorator(name, lambda fn: fn)
+
+
+def _nan_to_none(obj):
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+@kind("significance")
+def significance(inputs, out, reference: str = "random", test: str = "t", seed: int = 0):
+    """Paired comparisons (vs random, vs best) with Holm correction → tables/significance.csv."""
+    from ..stats import paired_comparisons
+
+    df = pd.read_csv(inputs[0])
+    io.write_dataframe(out["table"], paired_comparisons(df, reference=reference, test=test, seed=seed))
+
+
+@kind("ranks")
+def ranks(inputs, out, blocks: str = "aggregate_ratios"):
+    """Average ranks, Friedman test and Nemenyi CD → tables/ranks.csv, ranks.json, CD diagram."""
+    from ..plots.stats_plots import plot_cd_diagram
+    from ..stats import rank_summary
+
+    df = pd.read_csv(inputs[0])
+    rk, fr, cd = rank_summary(df, blocks=blocks)
+    io.write_dataframe(out["table"], rk)
+    io.write_json(out["json"], _nan_to_none(fr.to_dict()))
+    plot_cd_diagram(rk, cd, out["pdf"], out["png"], title="Average rank over settings (1 = best)")
+
+
+@kind("cost")
+def cost(inputs, out, n_seeds: int = 1, attribution: str = "shared", retrain_ratios: list | None = None):
+    """Cost table from benchmark files + timing sidecars; scoring-cost bars and accuracy-vs-compute."""
+    from ..plots.stats_plots import plot_cost_vs_accuracy, plot_scoring_cost
+    from ..stats import cost_accuracy, cost_table
+    from .cost import build_cost_table
+
+    retrain = [p for p in inputs if p.endswith("retrain.csv")][0]
+    bench = [p for p in inputs if p.endswith(".tsv")]
+    timing = [p for p in inputs if p.endswith(".timing.json")]
+    rr = {tuple(r[:5]): r[5] for r in (retrain_ratios or [])}
+    raw = build_cost_table(bench, timing, n_seeds=n_seeds, retrain_ratios=rr)
+    io.write_dataframe(out["raw"], raw)
+    per_method = cost_table(raw, attribution=attribution)
+    io.write_dataframe(out["table"], per_method)
+    plot_scoring_cost(per_method, out["bars_pdf"], out["bars_png"])
+    pts = cost_accuracy(pd.read_csv(retrain), per_method)
+    plot_cost_vs_accuracy(pts, out["pareto_pdf"], out["pareto_png"])
+
+
+@kind("correlation")
+def correlation(inputs, out):
+    """Spearman between all methods' scores (one setting, one seed) → clustered heatmap."""
+    from ..paths import parse
+    from ..plots.correlation import plot_correlation_heatmap, score_correlation
+
+    files = {parse(p, "scores")["scorer"]: p for p in inputs}
+    df = score_correlation(files)
+    io.write_dataframe(out["table"], df.reset_index().rename(columns={"index": "method"}))
+    plot_correlation_heatmap(df, out["pdf"], out["png"])
+
+
+def run(name: str, inputs: list[str], out: dict[str, str], **options) -> None:
+    try:
+        from . import study_kinds  # noqa: F401  (the studies' analyses register here)
+    except ImportError:
+        pass
+    KINDS.get(name)(inputs, out, **options)
