@@ -24,10 +24,13 @@ def make_workdir(tmp: Path) -> Path:
     return tmp
 
 
-def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_snakemake(workdir: Path, *args: str, configfile: str = "tiny.yaml", check: bool = True,
+                  timeout: int = 900) -> subprocess.CompletedProcess:
+    """Snakemake in ``workdir``; ``args`` (targets, flags) go before ``--configfile``, which takes
+    several values and would swallow targets after it."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    cmd = [snakemake_bin(), "--cores", "2", "--configfile", "tiny.yaml", *args]
+    cmd = [snakemake_bin(), *args, "--cores", "2", "--configfile", configfile]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")

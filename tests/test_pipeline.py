@@ -84,6 +84,6 @@ def test_default_config_full_data_floor(tmp_path):
     arch = cfg["sweeps"]["main"]["arch"][0]
     targets = [f"results/default/digits/clean/retrain/{arch}/full/all/r0.00/{arch}/seed{s}.json"
                for s in range(cfg["seeds"])]
-    run_snakemake(wd, "--configfile", "config/config.yaml", *targets)
+    run_snakemake(wd, *targets, configfile="config/config.yaml")
     accs = [io.read_json(wd / t)["test_accuracy"] for t in targets]
     assert min(accs) >= 0.9, accs

@@ -100,7 +100,12 @@ def get_final_output():
         f"results/{EXP}/figures/scoring_cost.pdf",
         f"results/{EXP}/figures/cost_vs_accuracy.pdf",
         f"results/{EXP}/figures/score_correlation.pdf",
-    ]
+        f"results/{EXP}/figures/noise_grid.pdf",
+        f"results/{EXP}/figures/crossarch_gain.pdf",
+        f"results/{EXP}/figures/score_stability.pdf",
+        f"results/{EXP}/figures/lossless_ratio.pdf",
+        f"results/{EXP}/figures/class_composition.pdf",
+    ] + study_outputs()
 
 
 def external_command(w, input, output):
@@ -175,3 +180,71 @@ def retrain_job_ratios():
             ):
                 out[k] = [float(r) for r in g["ratios"]]
     return [list(k) + [v] for k, v in sorted(out.items())]
+
+
+def _subset_files(pred, seeds=None):
+    out = []
+    for st in RETRAIN:
+        if st["scorer"] == "full" or not pred(st):
+            continue
+        for s in seeds if seeds is not None else SEEDS:
+            out.append(
+                f"results/{EXP}/{st['dataset']}/{st['noise']}/subsets/{st['arch']}/{st['scorer']}/"
+                f"{st['strategy']}/r{st['ratio']}/seed{s}.npy"
+            )
+    return sorted(set(out))
+
+
+def noisy_inputs():
+    """Subsets of the noisy settings and their labels (the evaluation reads 'flipped')."""
+    subs = _subset_files(lambda st: st["noise"] != "clean")
+    noises = sorted({st["noise"] for st in RETRAIN if st["noise"] != "clean"})
+    return subs + [f"results/{EXP}/{DATASET}/{n}/labels.npz" for n in noises]
+
+
+def ablation_inputs():
+    """Score files (all seeds) of the ablation variants and their reference settings."""
+    names = set()
+    for n, spec in SPECS.items():
+        if spec.ablation:
+            names.add(n)
+            if spec.method in SPECS:
+                names.add(spec.method)
+    noise, arch = main_setting()
+    return [
+        f"results/{EXP}/{DATASET}/{noise}/scores/{arch}/{n}/seed{s}.csv"
+        for n in sorted(names)
+        for s in SEEDS
+    ]
+
+
+def main_inputs(seeds):
+    """Score files and subsets of the head-to-head setting."""
+    noise, arch = main_setting()
+    subs = _subset_files(
+        lambda st: st["noise"] == noise and st["arch"] == arch and st["target"] == arch,
+        seeds,
+    )
+    names = sorted(
+        {
+            st["scorer"]
+            for st in RETRAIN
+            if st["noise"] == noise and st["arch"] == arch and st["scorer"] != "full"
+        }
+    )
+    scores = [
+        f"results/{EXP}/{DATASET}/{noise}/scores/{arch}/{n}/seed{s}.csv"
+        for n in names
+        for s in seeds
+    ]
+    return scores, subs, f"results/{EXP}/{DATASET}/{noise}/labels.npz"
+
+
+def study_outputs():
+    """Figures of the studies the config has: noise (a noisy setting), ablation (variants)."""
+    out = []
+    if any(st["noise"] != "clean" for st in RETRAIN):
+        out.append(f"results/{EXP}/figures/noisy_removed.pdf")
+    if any(s.ablation for s in SPECS.values()):
+        out.append(f"results/{EXP}/figures/ablation.pdf")
+    return out

@@ -92,7 +92,13 @@ rule cost:
     conda:
         "../envs/plots.yaml"
     params:
-        options=jarg({"n_seeds": len(SEEDS), "retrain_ratios": retrain_job_ratios()}),
+        options=jarg(
+            {
+                "n_seeds": len(SEEDS),
+                "retrain_ratios": retrain_job_ratios(),
+                "ratios": [float(r) for r in RATIOS],
+            }
+        ),
     shell:
         "prunebench analyze cost --in {input} --options {params.options} --out raw={output.raw} "
         "table={output.table} bars_pdf={output.bars_pdf} bars_png={output.bars_png} "

@@ -44,8 +44,8 @@ def parse_benchmark_path(path: str | Path) -> dict | None:
     return {"stage": STAGE[stage], **d}
 
 
-def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain_ratios: dict | None = None
-                     ) -> pd.DataFrame:
+def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain_ratios: dict | None = None,
+                     ratios=None) -> pd.DataFrame:
     """One row per (stage, keys, seed[, ratio]). Jobs that ran every seed (scores, select) or every
     (ratio, seed) (retrain: ``retrain_ratios[(noise, arch, scorer, strategy, target)]`` lists the
     ratios of that job) have their wall time split evenly; a score job's per-seed compute time comes
@@ -76,6 +76,11 @@ def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain
             for r in ratios:
                 for s in range(n_seeds):
                     rows.append({**keys, "ratio": r, "seed": s, "seconds": share, "max_rss_mb": rss})
+            continue
+        if keys["stage"] == "select" and ratios:  # one job selected every (seed, ratio)
+            share = seconds / (n_seeds * len(ratios))
+            rows += [{**keys, "ratio": float(r), "seed": s, "seconds": share, "max_rss_mb": rss}
+                     for r in ratios for s in range(n_seeds)]
             continue
         seeds = [keys["seed"]] if "seed" in keys else list(range(n_seeds))
         for s in seeds:

@@ -7,7 +7,7 @@ Snakemake rules in workflow/rules/figures.smk and studies.smk call them.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -54,7 +54,8 @@ def ranks(inputs, out, blocks: str = "aggregate_ratios"):
 
 
 @kind("cost")
-def cost(inputs, out, n_seeds: int = 1, attribution: str = "shared", retrain_ratios: list | None = None):
+def cost(inputs, out, n_seeds: int = 1, attribution: str = "shared", retrain_ratios: list | None = None,
+         ratios: list | None = None):
     """Cost table from benchmark files + timing sidecars; scoring-cost bars and accuracy-vs-compute."""
     from ..plots.stats_plots import plot_cost_vs_accuracy, plot_scoring_cost
     from ..stats import cost_accuracy, cost_table
@@ -64,7 +65,7 @@ def cost(inputs, out, n_seeds: int = 1, attribution: str = "shared", retrain_rat
     bench = [p for p in inputs if p.endswith(".tsv")]
     timing = [p for p in inputs if p.endswith(".timing.json")]
     rr = {tuple(r[:5]): r[5] for r in (retrain_ratios or [])}
-    raw = build_cost_table(bench, timing, n_seeds=n_seeds, retrain_ratios=rr)
+    raw = build_cost_table(bench, timing, n_seeds=n_seeds, retrain_ratios=rr, ratios=ratios)
     io.write_dataframe(out["raw"], raw)
     per_method = cost_table(raw, attribution=attribution)
     io.write_dataframe(out["table"], per_method)

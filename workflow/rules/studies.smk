@@ -1,0 +1,150 @@
+# The studies: label noise, cross-architecture transfer, ablations, stability, lossless ratio,
+# subset composition. Each runs `prunebench analyze KIND` (prunebench/studies/study_kinds.py).
+
+
+rule noise_grid:
+    input:
+        "results/{exp}/tables/retrain.csv",
+    output:
+        pdf=report(
+            "results/{exp}/figures/noise_grid.pdf",
+            caption="../report/noise_grid.rst",
+            category="Label noise",
+        ),
+        png="results/{exp}/figures/noise_grid.png",
+    log:
+        "results/{exp}/logs/studies/noise_grid.log",
+    conda:
+        "../envs/plots.yaml"
+    shell:
+        "prunebench analyze noise_grid --in {input} --out pdf={output.pdf} png={output.png} > {log} 2>&1"
+
+
+rule noisy_removed:
+    input:
+        noisy_inputs(),
+    output:
+        table="results/{exp}/tables/noisy_removed.csv",
+        pdf=report(
+            "results/{exp}/figures/noisy_removed.pdf",
+            caption="../report/noisy_removed.rst",
+            category="Label noise",
+        ),
+        png="results/{exp}/figures/noisy_removed.png",
+    log:
+        "results/{exp}/logs/studies/noisy_removed.log",
+    conda:
+        "../envs/plots.yaml"
+    shell:
+        "prunebench analyze noisy_removed --in {input} --out table={output.table} pdf={output.pdf} "
+        "png={output.png} > {log} 2>&1"
+
+
+rule crossarch:
+    input:
+        "results/{exp}/tables/retrain.csv",
+    output:
+        table="results/{exp}/tables/crossarch_gain.csv",
+        pdf=report(
+            "results/{exp}/figures/crossarch_gain.pdf",
+            caption="../report/crossarch_gain.rst",
+            category="Cross-architecture",
+        ),
+        png="results/{exp}/figures/crossarch_gain.png",
+    log:
+        "results/{exp}/logs/studies/crossarch.log",
+    conda:
+        "../envs/plots.yaml"
+    shell:
+        "prunebench analyze crossarch --in {input} --out table={output.table} pdf={output.pdf} "
+        "png={output.png} > {log} 2>&1"
+
+
+rule ablation:
+    input:
+        "results/{exp}/tables/retrain.csv",
+        ablation_inputs(),
+    output:
+        table="results/{exp}/tables/ablation.csv",
+        pdf=report(
+            "results/{exp}/figures/ablation.pdf",
+            caption="../report/ablation.rst",
+            category="Ablations",
+        ),
+        png="results/{exp}/figures/ablation.png",
+    log:
+        "results/{exp}/logs/studies/ablation.log",
+    conda:
+        "../envs/plots.yaml"
+    shell:
+        "prunebench analyze ablation --in {input} --out table={output.table} pdf={output.pdf} "
+        "png={output.png} > {log} 2>&1"
+
+
+rule stability:
+    input:
+        main_inputs(SEEDS)[0],
+    output:
+        table="results/{exp}/tables/score_stability.csv",
+        pdf=report(
+            "results/{exp}/figures/score_stability.pdf",
+            caption="../report/score_stability.rst",
+            category="Scores",
+        ),
+        png="results/{exp}/figures/score_stability.png",
+    log:
+        "results/{exp}/logs/studies/stability.log",
+    conda:
+        "../envs/plots.yaml"
+    shell:
+        "prunebench analyze stability --in {input} --out table={output.table} pdf={output.pdf} "
+        "png={output.png} > {log} 2>&1"
+
+
+rule lossless:
+    input:
+        "results/{exp}/tables/retrain.csv",
+    output:
+        table="results/{exp}/tables/lossless_ratio.csv",
+        pdf=report(
+            "results/{exp}/figures/lossless_ratio.pdf",
+            caption="../report/lossless_ratio.rst",
+            category="Head-to-head",
+        ),
+        png="results/{exp}/figures/lossless_ratio.png",
+    log:
+        "results/{exp}/logs/studies/lossless.log",
+    conda:
+        "../envs/plots.yaml"
+    shell:
+        "prunebench analyze lossless --in {input} --out table={output.table} pdf={output.pdf} "
+        "png={output.png} > {log} 2>&1"
+
+
+rule composition:
+    input:
+        main_inputs([0])[0],
+        main_inputs([0])[1],
+        main_inputs([0])[2],
+        train=f"data/{DATASET}/train.npz",
+    output:
+        table="results/{exp}/tables/class_composition.csv",
+        pdf=report(
+            "results/{exp}/figures/class_composition.pdf",
+            caption="../report/class_composition.rst",
+            category="Subsets",
+        ),
+        png="results/{exp}/figures/class_composition.png",
+        grid_pdf=report(
+            "results/{exp}/figures/sample_grid.pdf",
+            caption="../report/sample_grid.rst",
+            category="Subsets",
+        ),
+        grid_png="results/{exp}/figures/sample_grid.png",
+    log:
+        "results/{exp}/logs/studies/composition.log",
+    conda:
+        "../envs/plots.yaml"
+    shell:
+        "prunebench analyze composition --in {input} --out table={output.table} pdf={output.pdf} "
+        "png={output.png} grid_pdf={output.grid_pdf} grid_png={output.grid_png} > {log} 2>&1"
