@@ -247,4 +247,11 @@ def study_outputs():
         out.append(f"results/{EXP}/figures/noisy_removed.pdf")
     if any(s.ablation for s in SPECS.values()):
         out.append(f"results/{EXP}/figures/ablation.pdf")
-    return out
+    noise, arch = main_setting()
+    for name, spec in SPECS.items():
+        if spec.method == "optprune" and not spec.ablation:
+            out.append(
+                f"results/{EXP}/figures/epsilon_{DATASET}_{noise}_{arch}_{name}.pdf"
+            )
+            out.append(f"results/{EXP}/figures/optprune_check.pdf")
+    return sorted(set(out))

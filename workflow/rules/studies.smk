@@ -148,3 +148,80 @@ rule composition:
     shell:
         "prunebench analyze composition --in {input} --out table={output.table} pdf={output.pdf} "
         "png={output.png} grid_pdf={output.grid_pdf} grid_png={output.grid_png} > {log} 2>&1"
+
+
+rule epsilon_study:
+    """Optimization-based pruning, program 1: ε → fraction pruned → test accuracy."""
+    input:
+        train="data/{dataset}/train.npz",
+        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        surrogates=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/surrogate/{{arch}}/seed{s}/surrogate.json",
+            s=SEEDS,
+        ),
+    output:
+        dir=directory("results/{exp}/{dataset}/{noise}/epsilon/{arch}/{scorer}"),
+        table="results/{exp}/tables/epsilon_{dataset}_{noise}_{arch}_{scorer}.csv",
+        pdf=report(
+            "results/{exp}/figures/epsilon_{dataset}_{noise}_{arch}_{scorer}.pdf",
+            caption="../report/epsilon.rst",
+            category="Optimization-based pruning",
+        ),
+        png="results/{exp}/figures/epsilon_{dataset}_{noise}_{arch}_{scorer}.png",
+    log:
+        "results/{exp}/logs/studies/epsilon_{dataset}_{noise}_{arch}_{scorer}.log",
+    benchmark:
+        "results/{exp}/benchmarks/studies/epsilon_{dataset}_{noise}_{arch}_{scorer}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    params:
+        options=lambda w: jarg(
+            {
+                "data": f"data/{w.dataset}",
+                "labels": f"results/{w.exp}/{w.dataset}/{w.noise}/labels.npz",
+                "surrogates": [
+                    f"results/{w.exp}/{w.dataset}/{w.noise}/surrogate/{w.arch}/seed{s}"
+                    for s in SEEDS
+                ],
+                "seeds": SEEDS,
+                "target": w.arch,
+                "recipe": retrain_recipe(),
+                "model_kw": model_kw(w.arch),
+                "epsilons": config.get("studies", {}).get("epsilons", [2, 8, 32, 128]),
+                "method_params": SPECS[w.scorer].params,
+                "device": config.get("device", "cpu"),
+                "threads": config.get("threads", 1),
+            }
+        ),
+    shell:
+        "prunebench analyze epsilon --in {input.labels} --options {params.options} --out dir={output.dir} "
+        "table={output.table} pdf={output.pdf} png={output.png} > {log} 2>&1"
+
+
+rule optprune_check:
+    """Influence of removing sets vs actual retraining (logistic regression, tiny digits subset)."""
+    output:
+        table="results/{exp}/tables/optprune_check.csv",
+        json="results/{exp}/tables/optprune_check.json",
+        pdf=report(
+            "results/{exp}/figures/optprune_check.pdf",
+            caption="../report/optprune_check.rst",
+            category="Optimization-based pruning",
+        ),
+        png="results/{exp}/figures/optprune_check.png",
+    log:
+        "results/{exp}/logs/studies/optprune_check.log",
+    benchmark:
+        "results/{exp}/benchmarks/studies/optprune_check.tsv"
+    conda:
+        "../envs/torch.yaml"
+    params:
+        options=jarg(
+            config.get("studies", {}).get(
+                "optprune_check",
+                {"n": 60, "models": ["logreg"], "sets_per_frac": 6, "steps": 2000},
+            )
+        ),
+    shell:
+        "prunebench analyze optprune_check --in none --options {params.options} --out table={output.table} "
+        "json={output.json} pdf={output.pdf} png={output.png} > {log} 2>&1"

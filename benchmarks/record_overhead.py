@@ -1,0 +1,53 @@
+"""Cost of recording per-sample training dynamics, as a share of training time.
+
+Trains cnn_small on synthetic Fashion-MNIST-shaped data (60k × 1×28×28 uint8, batch 256) for a few
+epochs with and without ``record=True``, interleaved (plain, recorded, plain, recorded, ...) so load
+changes hit both alike, and prints (recorded − plain) ÷ plain per pair and the median.
+
+    python benchmarks/record_overhead.py            # 60k samples, 3 pairs of 1 epoch
+    python benchmarks/record_overhead.py --n 20000  # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from prunebench.models import build_model
+from prunebench.train import Recipe, fit, set_determinism
+from prunebench.train.loop import Normalizer
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=60_000)
+    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (a.n, 1, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 10, a.n)
+    norm = Normalizer([0.5], [0.25])
+    rec = Recipe(epochs=1, batch_size=256, lr=0.05)
+    dev = torch.device("cpu")
+    ratios = []
+    print(f"n={a.n} batch=256 threads={a.threads} model=cnn_small; one epoch each, interleaved")
+    for p in range(a.pairs):
+        times = {}
+        for record in (False, True):
+            set_determinism(p, a.threads)
+            m = build_model("cnn_small", (1, 28, 28), 10)
+            t0 = time.perf_counter()
+            fit(m, x, y, rec, p, dev, norm=norm, record=record, progress=False)
+            times[record] = time.perf_counter() - t0
+        ratios.append(times[True] / times[False] - 1)
+        print(f"pair {p}: plain {times[False]:.2f} s, recorded {times[True]:.2f} s, overhead {ratios[-1]:+.2%}")
+    print(f"recording overhead (median of {a.pairs}): {statistics.median(ratios):+.2%} of training time")
+
+
+if __name__ == "__main__":
+    main()
