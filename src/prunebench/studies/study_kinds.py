@@ -78,9 +78,8 @@ def epsilon(inputs, out, data: str, labels: str, surrogates: list, seeds: list, 
     stays within ε; retrain ``target`` on what is kept → ε, fraction pruned, test accuracy."""
     from pathlib import Path
 
-    import pandas as pd
-
     import numpy as np
+    import pandas as pd
 
     from .. import io
     from ..retrain import retrain_many
@@ -141,9 +140,8 @@ def _plot_epsilon(df, out_pdf, out_png):
 @kind("optprune_check")
 def optprune_check(inputs, out, **options):
     """Influence vs actual retraining on a tiny convex problem (and a tiny MLP)."""
-    from . import optprune_check as oc
-
     from .. import io
+    from . import optprune_check as oc
 
     res = oc.run(**options)
     io.write_dataframe(out["table"], res["sets"])
