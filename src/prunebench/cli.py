@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     p = sub.add_parser("fetch", help="prepare a dataset into data/{dataset}/ (train.npz, test.npz, meta.json)")
-    p.add_argument("--dataset", required=True, help="digits | fashion_mnist | cifar10 | cifar100")
+    p.add_argument("--dataset", required=True, help="digits | fashion_mnist | cifar10 | cifar100 | tiny_imagenet | imagenet")
     p.add_argument("--out", required=True, help="output folder, e.g. data/digits")
     p.add_argument("--source", default=None, help="a local folder with the raw files (optional)")
     p.add_argument("--options", type=_json_arg, default={}, help='dataset options as JSON, e.g. \'{"n_train": 20000}\'')
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"prunebench {args.cmd}: error: {msg}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -105,17 +105,16 @@ def _check_params(cfg: dict, specs: dict[str, ScorerSpec], n_train: int | None) 
 
 def check(cfg: dict, n_train: int | None = None) -> dict[str, ScorerSpec]:
     """Semantic checks; returns the scorer specs."""
-    from .models import MODELS, list_models  # noqa: F401
+    from .models import BUILTIN, is_known_model
     from .select import STRATEGIES, get_strategy
 
     specs = scorer_specs(cfg)
     _check_params(cfg, specs, n_train)
-    list_models()
     get_strategy("keep")
     for name, sw in cfg["sweeps"].items():
         for a in list(sw["arch"]) + [t for t in sw.get("target", ["same"]) if t != "same"]:
-            if not (a in MODELS or a.startswith("timm-")):
-                raise ConfigError(f"sweeps.{name}: unknown model {a!r}; known: {', '.join(MODELS.names())}, timm-<name>")
+            if not is_known_model(a):
+                raise ConfigError(f"sweeps.{name}: unknown model {a!r}; known: {', '.join(BUILTIN)}, timm-<name>")
         for s in sweep_scorers(sw, specs):
             if s not in specs:
                 raise ConfigError(f"sweeps.{name}: scorer {s!r} is not configured under scorers/external_scorers")

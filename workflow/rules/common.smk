@@ -249,6 +249,8 @@ def study_outputs():
         out.append(f"results/{EXP}/figures/ablation.pdf")
     noise, arch = main_setting()
     for name, spec in SPECS.items():
+        if spec.method == "moso" and not spec.ablation:
+            out.append(f"results/{EXP}/figures/moso_agreement.pdf")
         if spec.method == "optprune" and not spec.ablation:
             out.append(
                 f"results/{EXP}/figures/epsilon_{DATASET}_{noise}_{arch}_{name}.pdf"

@@ -31,6 +31,7 @@ for grp in RETRAIN_GROUPS:
             target=plan.alternation(grp["target"]),
         conda:
             "../envs/torch.yaml"
+        threads: config.get("threads", 1)
         resources:
             gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
         params:
@@ -73,6 +74,7 @@ rule retrain_full:
         "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/full/all/{arch}.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: config.get("threads", 1)
     resources:
         gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
     params:

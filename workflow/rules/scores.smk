@@ -25,6 +25,7 @@ rule score:
         scorer=plan.alternation(PY_SCORERS),
     conda:
         "../envs/torch.yaml"
+    threads: config.get("threads", 1)
     resources:
         gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
     params:

@@ -79,6 +79,7 @@ rule solve:
         scorer=plan.alternation(SOLVER_SCORERS),
     conda:
         "../envs/torch.yaml"
+    threads: config.get("threads", 1)
     resources:
         gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
     params:

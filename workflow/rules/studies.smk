@@ -225,3 +225,29 @@ rule optprune_check:
     shell:
         "prunebench analyze optprune_check --in none --options {params.options} --out table={output.table} "
         "json={output.json} pdf={output.pdf} png={output.png} > {log} 2>&1"
+
+
+rule agreement:
+    """MoSo: first-order estimate vs exact leave-one-out on tiny convex / MLP problems."""
+    output:
+        table="results/{exp}/tables/moso_agreement.csv",
+        summary="results/{exp}/tables/moso_agreement_summary.csv",
+        pdf=report(
+            "results/{exp}/figures/moso_agreement.pdf",
+            caption="../report/moso_agreement.rst",
+            category="MoSo",
+        ),
+        png="results/{exp}/figures/moso_agreement.png",
+    log:
+        "results/{exp}/logs/studies/agreement.log",
+    benchmark:
+        "results/{exp}/benchmarks/studies/agreement.tsv"
+    conda:
+        "../envs/torch.yaml"
+    params:
+        options=jarg(
+            config.get("studies", {}).get("agreement", {"n": 40, "steps": 200})
+        ),
+    shell:
+        "prunebench analyze agreement --in none --options {params.options} --out table={output.table} "
+        "summary={output.summary} pdf={output.pdf} png={output.png} > {log} 2>&1"

@@ -14,6 +14,7 @@ rule train_surrogate:
         "results/{exp}/benchmarks/surrogate/{dataset}/{noise}/{arch}/seed{s}.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: config.get("threads", 1)
     resources:
         gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
     params:

@@ -38,7 +38,7 @@ def register_dataset(name: str):
 
 
 def _known() -> None:
-    from . import sources  # noqa: F401  (registers the datasets)
+    from . import folders, sources  # noqa: F401  (register the datasets)
 
 
 def prepare(name: str, out_dir: str | os.PathLike, source: str | None = None, **kw) -> dict:

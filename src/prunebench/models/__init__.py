@@ -19,6 +19,15 @@ def register_model(name: str) -> Callable[[Callable], Callable]:
     return MODELS.decorator(name, lambda fn: fn)
 
 
+# The built-in names (registered in zoo.py, which imports torch): known without importing it, so
+# that planning the workflow (prunebench.plan.check) stays free of torch's ~2 s import.
+BUILTIN = ("cnn_small", "mlp", "resnet_small")
+
+
+def is_known_model(name: str) -> bool:
+    return name in BUILTIN or name in MODELS or name.startswith(("timm-", "timm:"))
+
+
 def list_models() -> list[str]:
     from . import zoo  # noqa: F401  (registers the built-ins)
 

@@ -24,18 +24,19 @@ from .. import io
 def checkpoint_steps(total: int, T: int, mode: str = "even", seed: int = 0) -> list[int]:
     """The T steps (0-based update indices) whose parameters are saved.
 
-    ``even``: spread evenly over training (first update to last); ``random``:
-    T distinct steps drawn with ``seed`` (the MoSo release samples at random,
+    ``even``: the ends of T equal stretches of training (the last update, and never
+    the random initialisation at step 0); ``random``: T distinct steps in 1..total−1
+    drawn with ``seed`` (the MoSo release samples epoch checkpoints at random,
     unseeded). Raises if T exceeds the number of steps.
     """
     if T < 1:
         raise ValueError(f"T must be ≥ 1, got {T}")
-    if T > total:
+    if T > total - 1:
         raise ValueError(f"T = {T} checkpoints asked for, but training has only {total} steps")
     if mode == "even":
-        return sorted({int(round(v)) for v in np.linspace(0, total - 1, T)})
+        return sorted({int(round(v)) for v in np.linspace(0, total - 1, T + 1)[1:]})
     if mode == "random":
-        return sorted(int(v) for v in np.random.default_rng(seed).choice(total, size=T, replace=False))
+        return sorted(int(v) + 1 for v in np.random.default_rng(seed).choice(total - 1, size=T, replace=False))
     raise ValueError(f"unknown checkpoint sampling {mode!r}: use even or random")
 
 
