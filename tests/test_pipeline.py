@@ -45,15 +45,21 @@ def test_tiny_dag_contracts(tiny_run):
         for s in range(cfg["seeds"]):
             scores, meta = scorefile.read(res / "scores" / "cnn_small" / scorer / f"seed{s}.csv", n=n)
             assert np.all(np.isfinite(scores)) and meta["keep"] in ("high", "low")
-            sub = np.load(res / "subsets" / "cnn_small" / scorer / "keep" / "r0.50" / f"seed{s}.npy")
+            strategy = "solver" if scorer == "optprune" else "keep"
+            sub = np.load(res / "subsets" / "cnn_small" / scorer / strategy / "r0.50" / f"seed{s}.npy")
             assert len(sub) == n - int(np.floor(0.5 * n + 0.5)) and np.all(np.diff(sub) > 0)
-            r = io.read_json(res / "retrain" / "cnn_small" / scorer / "keep" / "r0.50" / "cnn_small" / f"seed{s}.json")
+            r = io.read_json(res / "retrain" / "cnn_small" / scorer / strategy / "r0.50" / "cnn_small" / f"seed{s}.json")
             assert 0 <= r["test_accuracy"] <= 1 and r["n_kept"] == len(sub) and sum(r["class_counts"]) == len(sub)
     table = pd.read_csv(wd / "results" / "tiny" / "tables" / "retrain.csv")
     assert len(table) == (len(cfg["scorers"]) + 1) * cfg["seeds"]
     assert table["accuracy"].between(0, 1).all()
-    for ext in ("pdf", "png"):
-        assert (wd / "results" / "tiny" / "figures" / f"accuracy_vs_ratio.{ext}").stat().st_size > 1000
+    figures = {p.name for p in (wd / "results" / "tiny" / "figures").iterdir()}
+    for stem in ("accuracy_vs_ratio", "cd_diagram", "scoring_cost", "cost_vs_accuracy", "score_correlation",
+                 "noise_grid", "crossarch_gain", "score_stability", "lossless_ratio", "class_composition",
+                 "sample_grid", "ablation", "moso_agreement", "optprune_check", "epsilon_digits_clean_cnn_small_optprune"):
+        for ext in ("pdf", "png"):
+            assert f"{stem}.{ext}" in figures, f"{stem}.{ext} missing"
+            assert (wd / "results" / "tiny" / "figures" / f"{stem}.{ext}").stat().st_size > 1000
     # every job left a Snakemake benchmark file; the log of the retrain job names the subsets
     assert len(list((wd / "results" / "tiny" / "benchmarks").rglob("*.tsv"))) >= 10
     assert not list(wd.rglob(".tmp-prunebench-*"))

@@ -367,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--options", type=_json_arg, default={}, help="keyword options as JSON")
     p.set_defaults(func=cmd_analyze)
 
+    sub.add_parser("snapshot", help="version results with DVC (snapshot, push): prunebench snapshot --help",
+                   add_help=False)
+
     p = sub.add_parser("list-scorers", help="registered (and configured external) scorers")
     p.add_argument("--config", default=None, help="also list external_scorers from this config")
     p.set_defaults(func=cmd_list_scorers)
@@ -377,6 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["snapshot"]:  # DVC versioning: its own parser (prunebench snapshot --help)
+        from .snapshot import main as snapshot_main
+
+        snapshot_main(argv[1:])
+        return
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
