@@ -56,7 +56,7 @@ def test_tiny_dag_contracts(tiny_run):
     figures = {p.name for p in (wd / "results" / "tiny" / "figures").iterdir()}
     for stem in ("accuracy_vs_ratio", "cd_diagram", "scoring_cost", "cost_vs_accuracy", "score_correlation",
                  "noise_grid", "crossarch_gain", "score_stability", "lossless_ratio", "class_composition",
-                 "sample_grid", "ablation", "moso_agreement", "optprune_check", "epsilon_digits_clean_cnn_small_optprune"):
+                 "sample_grid", "moso_agreement", "optprune_check", "epsilon_digits_clean_cnn_small_optprune"):
         for ext in ("pdf", "png"):
             assert f"{stem}.{ext}" in figures, f"{stem}.{ext} missing"
             assert (wd / "results" / "tiny" / "figures" / f"{stem}.{ext}").stat().st_size > 1000
