@@ -79,10 +79,15 @@ def test_retrain_settings_expand_sweeps():
     cfg = _tiny()
     specs = plan.check(cfg)
     st = plan.retrain_settings(cfg, specs)
-    assert {(s["scorer"], s["ratio"]) for s in st} == {
-        ("full", "0.00"), ("random", "0.50"), ("el2n", "0.50"), ("forgetting", "0.50"), ("dynunc", "0.50")}
+    assert {(s["scorer"], s["strategy"], s["ratio"]) for s in st} == {
+        ("full", "all", "0.00"), ("random", "keep", "0.50"), ("el2n", "keep", "0.50"),
+        ("forgetting", "keep", "0.50"), ("dynunc", "keep", "0.50"), ("moso", "keep", "0.50"),
+        ("optprune", "solver", "0.50")}
     cfg["sweeps"]["x"] = {"noise": ["sym20"], "arch": ["cnn_small"], "target": ["mlp"], "scorers": ["el2n"]}
     st = plan.retrain_settings(cfg, plan.check(cfg))
+    # the full-data reference of target mlp is trained once, under arch = target
+    assert {"dataset": "digits", "noise": "sym20", "arch": "mlp", "scorer": "full", "strategy": "all",
+            "ratio": "0.00", "target": "mlp"} in st
     assert {"dataset": "digits", "noise": "sym20", "arch": "cnn_small", "scorer": "el2n", "strategy": "keep",
             "ratio": "0.50", "target": "mlp"} in st
     assert plan.surrogate_seeds(specs["el2n"], 1, 3) == [1]
