@@ -60,3 +60,14 @@ def tiny_surrogate(tmp_path_factory, digits_dir):
     train_surrogate(digits_dir, labels, run, "cnn_small", {"epochs": 4, "batch_size": 128, "lr": 0.05}, 0, "cpu",
                     T=4, save_epochs=[2], progress=False)
     return digits_dir, labels, run
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    """The uninterrupted run of the tiny config (``--cores 2``, one code snapshot) that the determinism
+    and kill tests (tests/integration) share."""
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    from kill_test import run_reference, take_snapshot
+
+    root = tmp_path_factory.mktemp("reference")
+    return run_reference(root, take_snapshot(root / "snapshot"), cores=2)

@@ -82,7 +82,7 @@ def test_retrain_settings_expand_sweeps():
     assert {(s["scorer"], s["strategy"], s["ratio"]) for s in st} == {
         ("full", "all", "0.00"), ("random", "keep", "0.50"), ("el2n", "keep", "0.50"),
         ("forgetting", "keep", "0.50"), ("dynunc", "keep", "0.50"), ("moso", "keep", "0.50"),
-        ("optprune", "solver", "0.50")}
+        ("optprune", "solver", "0.50"), ("moso-adam", "keep", "0.50"), ("moso-part2", "keep", "0.50")}
     cfg["sweeps"]["x"] = {"noise": ["sym20"], "arch": ["cnn_small"], "target": ["mlp"], "scorers": ["el2n"]}
     st = plan.retrain_settings(cfg, plan.check(cfg))
     # the full-data reference of target mlp is trained once, under arch = target
@@ -91,3 +91,55 @@ def test_retrain_settings_expand_sweeps():
     assert {"dataset": "digits", "noise": "sym20", "arch": "cnn_small", "scorer": "el2n", "strategy": "keep",
             "ratio": "0.50", "target": "mlp"} in st
     assert plan.surrogate_seeds(specs["el2n"], 1, 3) == [1]
+
+
+def test_surrogate_variants_plan_their_folders_and_parameters():
+    cfg = _tiny()
+    cfg["surrogate_variants"].update({"adam": {"recipe": {"optimizer": "adam", "lr": 0.002}},
+                                      "part3": {"partitions": 3, "partition_mode": "random", "partition_seed": 5}})
+    cfg["scorers"]["moso-part3"] = {"method": "moso", "params": {"T": 3}, "surrogate": "part3", "ablation": True}
+    _validate(cfg)
+    specs = plan.check(cfg)
+    assert specs["moso-adam"].surrogate == "adam" and specs["moso"].surrogate is None
+    assert {k: specs["moso-part3"].params[k] for k in ("partitions", "partition_mode", "partition_seed")} == {
+        "partitions": 3, "partition_mode": "random", "partition_seed": 5}
+    rec = plan.variant_recipe(cfg, "adam")
+    assert rec["optimizer"] == "adam" and rec["lr"] == 0.002 and rec["epochs"] == cfg["surrogate"]["recipe"]["epochs"]
+    assert plan.surrogate_run_dirs(cfg, "r", "cnn_small", None, 1) == ["r/surrogate/cnn_small/seed1"]
+    assert plan.surrogate_run_dirs(cfg, "r", "cnn_small", "adam", 1) == ["r/surrogate/cnn_small/adam/seed1"]
+    assert plan.surrogate_run_dirs(cfg, "r", "cnn_small", "part3", 0) == [
+        f"r/surrogate/cnn_small/part3/seed0/part{k}" for k in range(3)]
+    assert plan.partition_args(cfg, "part3") == "--partitions 3 --partition-mode random --partition-seed 5"
+    assert plan.partition_args(cfg, "adam") == ""
+    assert plan.variant_users(specs) == {"adam": ["moso-adam"], "part2": ["moso-part2"], "part3": ["moso-part3"]}
+
+
+@pytest.mark.parametrize("entry, match", [
+    ({"method": "moso", "surrogate": "nosuch"}, "surrogate 'nosuch' is not defined"),
+    ({"method": "el2n", "surrogate": "part2"}, "only moso takes partitions"),
+    ({"method": "random", "surrogate": "part2"}, "reads no surrogate"),
+])
+def test_surrogate_variant_errors(entry, match):
+    cfg = _tiny()
+    cfg["scorers"]["bad"] = entry  # tiny.yaml defines the variants adam and part2
+    with pytest.raises(plan.ConfigError, match=match):
+        plan.check(cfg)
+
+
+def test_n_train_hint_matches_the_prepared_data(digits_dir, tmp_path):
+    """The size the dry run checks T against, before any data exist, is the prepared one."""
+    cfg = _tiny()
+    assert plan.n_train_hint(cfg, data_root=str(tmp_path)) == plan.KNOWN_N_TRAIN["digits"]
+    assert plan.KNOWN_N_TRAIN["digits"] == yaml.safe_load(open(digits_dir / "meta.json"))["n_train"]
+    assert plan.n_train_hint(cfg, data_root=str(digits_dir.parent)) == plan.KNOWN_N_TRAIN["digits"]
+    cfg["dataset"] = {"name": "fashion_mnist", "options": {"n_train": 20000}}
+    assert plan.n_train_hint(cfg, data_root=str(tmp_path)) == 20000
+    cfg["dataset"] = {"name": "digits", "options": {"test_fraction": 0.5}}
+    assert plan.n_train_hint(cfg, data_root=str(tmp_path)) is None
+
+
+def test_only_sweeps_keeps_the_named_sweeps():
+    cfg = _tiny()
+    assert list(plan.only_sweeps(cfg["sweeps"], ["ablation"])) == ["ablation"]
+    with pytest.raises(plan.ConfigError, match="only_sweeps"):
+        plan.only_sweeps(cfg["sweeps"], ["nosuch"])

@@ -109,7 +109,6 @@ def test_first_order_is_exact_to_first_order_for_one_gd_step():
         assert np.max(np.abs(paper - ex)) > 0.5 * np.max(np.abs(ex))  # … but it is not the same number
 
 
-@pytest.mark.xfail(reason='regressed at end of session (checkpoint sampling / rerun determinism change); see issue note', strict=False)
 def test_first_order_tiny_matches_vmap_gradients():
     """The trajectory MoSo against per-sample gradients from torch.func (independent of exact.py's closed form)."""
     from torch.func import grad, vmap
@@ -123,7 +122,9 @@ def test_first_order_tiny_matches_vmap_gradients():
         return F.cross_entropy((h @ p[2] + p[3])[None], t[None])
 
     per = []
-    for t in (0, 4, 7, 11):  # round(linspace(0, 11, 4)): how the surrogate spreads T=4 checkpoints
+    # how the surrogate spreads T=4 checkpoints over 12 steps: the ends of 4 equal stretches,
+    # round(linspace(0, 11, 5)[1:]) — never the random initialisation at step 0
+    for t in (3, 6, 8, 11):
         gs = vmap(grad(loss), in_dims=(None, 0, 0))(traj.params[t], Xt, yt)
         g = torch.cat([q.reshape(15, -1) for q in gs], 1).numpy()
         loo = (g.sum(0)[None] - g) / 14
@@ -240,7 +241,6 @@ def test_moso_exact_fit_against_a_hand_rolled_retraining_loop():
 
 # --- the agreement study ---------------------------------------------------------------
 
-@pytest.mark.xfail(reason='regressed at end of session (checkpoint sampling / rerun determinism change); see issue note', strict=False)
 def test_agreement_study_pinned(tmp_path):
     """Loose agreement is a property of the first-order approximation: these are the measured values
     (n=40 digits, 200 GD steps, lr 0.5, wd 1e-3, seed 0), pinned with a small margin."""
@@ -250,10 +250,10 @@ def test_agreement_study_pinned(tmp_path):
     got = {(r.model, r.approximation): (r.spearman, r.pearson) for r in sm.itertuples()}
     measured = {
         ("logreg", "moso_Tall"): (0.353, 0.775),
-        ("logreg", "moso_T10"): (0.170, 0.426),
+        ("logreg", "moso_T10"): (0.578, 0.904),  # checkpoints never at the random init (was 0.17 / 0.43)
         ("logreg", "linearised"): (0.819, 0.462),
         ("mlp", "moso_Tall"): (-0.050, 0.047),
-        ("mlp", "moso_T10"): (-0.073, 0.027),
+        ("mlp", "moso_T10"): (0.121, 0.075),
         ("mlp", "linearised"): (0.630, 0.622),
     }
     for key, (rho, r) in measured.items():
@@ -266,3 +266,42 @@ def test_agreement_study_pinned(tmp_path):
     ex = M.moso_exact_tiny(X, y, 10, "logreg", steps=200, lr=0.5, weight_decay=1e-3)
     assert np.allclose(df[df.model == "logreg"]["exact"].to_numpy(), ex, rtol=1e-5)
     assert (tmp_path / "agreement_summary.csv").exists()
+
+
+def test_partition_surrogates_trained_and_scored_end_to_end(digits_dir, tmp_path):
+    """`train-surrogate --partitions 2` trains one surrogate per disjoint partition (each recording
+    only its own samples); `score --method moso` on those folders scores every sample with its own
+    partition's surrogate — equal to scoring each partition by hand."""
+    from prunebench import io, scorefile
+    from prunebench.cli import main
+    from prunebench.data import load_dataset
+    from prunebench.train.surrogate import SurrogateRun, partition_indices
+
+    ds = load_dataset(digits_dir)
+    labels = tmp_path / "labels.npz"
+    io.save_npz(labels, y=ds.y_train, flipped=np.zeros(len(ds.y_train), bool))
+    out = tmp_path / "sur" / "seed0"
+    main(["train-surrogate", "--data", str(digits_dir), "--labels", str(labels), "--arch", "mlp", "--seed", "0",
+          "--out", str(out), "--recipe", '{"epochs": 2, "batch_size": 256, "lr": 0.05}', "--T", "2",
+          "--partitions", "2", "--partition-mode", "random", "--partition-seed", "3", "--no-progress"])
+    parts = partition_indices(len(ds.y_train), 2, "random", 3)
+    runs = [SurrogateRun(out / f"part{k}") for k in range(2)]
+    for k, (run, idx) in enumerate(zip(runs, parts)):
+        assert run.meta["n"] == len(idx) and run.meta["partition"] == {"index": k, "count": 2, "mode": "random",
+                                                                          "seed": 3}
+        assert np.array_equal(np.load(out / f"part{k}" / "indices.npy"), idx)
+        assert run.dynamics["prob"].shape == (2, len(idx))
+    assert run.meta["seed"] == 1  # partition k of seed s: torch seed 1000·s + k
+    scores = tmp_path / "moso.csv"
+    main(["score", "--method", "moso", "--data", str(digits_dir), "--labels", str(labels), "--surrogate",
+          str(out / "part0"), str(out / "part1"), "--surrogates-per-seed", "2", "--seed", "0", "--params",
+          '{"T": 2}', "--out", str(scores), "--no-progress"])
+    got, meta = scorefile.read(scores, n=len(ds.y_train))
+    assert meta["params"]["partitions"] == 1  # found from the surrogates' own partition meta
+    for run, idx in zip(runs, parts):
+        want = M.moso_run_scores(run, ds.x_train[idx], ds.y_train[idx], T=2, chunk_size=1024)  # as ctx chunks
+        scale = np.abs(want).max()
+        assert np.max(np.abs(got[idx] - want)) <= 1e-6 * scale  # float32 gradients, another process's order
+    with pytest.raises(SystemExit):  # a scorer that needs one surrogate of the whole set refuses a partition
+        main(["score", "--method", "el2n", "--data", str(digits_dir), "--labels", str(labels), "--surrogate",
+              str(out / "part0"), "--seed", "0", "--params", '{"epoch": 1}', "--out", str(tmp_path / "e.csv")])

@@ -18,7 +18,7 @@ from prunebench import plan
 
 PRESETS = ["cifar10", "cifar100", "tiny_imagenet", "imagenet"]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-GPU_RULES = re.compile(r"^(train_surrogate|score|solve|retrain_\w+)$")
+GPU_RULES = re.compile(r"^(train_surrogate|train_surrogate_variant|score|solve|retrain_\w+)$")
 RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 

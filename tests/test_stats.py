@@ -389,3 +389,28 @@ def test_figures_are_written_and_byte_identical(tmp_path):
     assert digests[0] == digests[1]
     assert all(len(b) > 1000 for b in digests[0])
     assert not list(tmp_path.glob(".tmp-prunebench-*"))
+
+
+def test_cost_table_charges_a_surrogate_variant_to_its_scorers(tmp_path):
+    """A variant's surrogate (…/surrogate/{arch}/{variant}/seed{s}) is the own surrogate of every scorer
+    that reads it; the plain surrogate stays shared (no scorer)."""
+    from prunebench import io
+    from prunebench.studies.cost import build_cost_table, parse_benchmark_path
+
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    b = tmp_path / "results" / "e" / "benchmarks" / "surrogate" / "digits" / "clean" / "cnn_small"
+    files = {b / "seed0.tsv": 10.0, b / "part4" / "seed0.tsv": 40.0}
+    for f, sec in files.items():
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(header + f"{sec}\t0:00:10\t100\t1\t1\t1\t0\t0\t90\t9\n")
+    run = tmp_path / "results" / "e" / "digits" / "clean" / "surrogate" / "cnn_small"
+    io.write_json(run / "part4" / "seed0" / "surrogate.timing.json", {"seconds": 33.0, "peak_rss_mb": 1})
+    io.write_json(run / "seed0" / "surrogate.timing.json", {"seconds": 8.0, "peak_rss_mb": 1})
+    assert parse_benchmark_path(b / "part4" / "seed0.tsv") == {
+        "stage": "surrogate", "dataset": "digits", "noise": "clean", "arch": "cnn_small", "variant": "part4",
+        "seed": 0}
+    raw = build_cost_table(sorted(files), sorted(run.rglob("surrogate.timing.json")), n_seeds=1,
+                           variant_users={"part4": ["moso-part4", "el2n-part4"]})
+    got = {(r.scorer if isinstance(r.scorer, str) else None): (r.seconds, r.compute_seconds)
+           for r in raw.itertuples()}
+    assert got == {None: (10.0, 8.0), "moso-part4": (40.0, 33.0), "el2n-part4": (40.0, 33.0)}

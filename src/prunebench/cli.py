@@ -44,22 +44,32 @@ def cmd_noise(a) -> None:
     from .data.noise import inject_noise, parse_noise
 
     kind, rate = parse_noise(a.noise)
-    z = io.load_npz(Path(a.data) / "train.npz")
     meta = io.read_json(Path(a.data) / "meta.json")
-    y, flipped = inject_noise(z["y"], meta["num_classes"], kind, rate, a.seed)
+    y_train = io.load_npz(Path(a.data) / "train.npz")["y"]
+    if io.sha256_array(y_train) != meta["sha256"]["y_train"]:
+        raise ValueError(f"{a.data}: content of y_train does not match the sha256 in meta.json "
+                         "(the file changed since it was prepared; re-run prunebench fetch)")
+    y, flipped = inject_noise(y_train, meta["num_classes"], kind, rate, a.seed)
     io.save_npz(a.out, y=y, flipped=flipped)
     print(f"{a.noise}: flipped {int(flipped.sum())} of {len(y)} labels (seed {a.seed}) → {a.out}")
 
 
 def cmd_train_surrogate(a) -> None:
-    from .train.surrogate import train_surrogate
+    from .train.surrogate import train_partitioned, train_surrogate
 
     t0 = time.perf_counter()
-    meta = train_surrogate(a.data, a.labels, a.out, a.arch, a.recipe, a.seed, a.device, T=a.T,
-                           sampling=a.sampling, save_epochs=a.save_epochs, threads=a.threads,
-                           model_kw=a.model_kw, progress=not a.no_progress)
+    kw = dict(T=a.T, sampling=a.sampling, save_epochs=a.save_epochs, threads=a.threads, model_kw=a.model_kw,
+              progress=not a.no_progress)
+    if a.partitions > 1:
+        metas = train_partitioned(a.data, a.labels, a.out, a.arch, a.recipe, a.seed, a.partitions,
+                                  a.partition_mode, a.partition_seed, device=a.device, **kw)
+    else:
+        metas = [train_surrogate(a.data, a.labels, a.out, a.arch, a.recipe, a.seed, a.device, **kw)]
     _timing(Path(a.out) / "surrogate.timing.json", t0)
-    print(f"surrogate {a.arch} seed{a.seed}: {meta['steps']} steps, train acc {meta['final_train_acc']:.3f}")
+    for meta in metas:
+        part = f" partition {meta['partition']['index']}/{a.partitions}" if "partition" in meta else ""
+        print(f"surrogate {a.arch} seed{a.seed}{part}: {meta['n']} samples, {meta['steps']} steps, "
+              f"train acc {meta['final_train_acc']:.3f}")
 
 
 def _per_seed(a, outs) -> list[tuple[int, list[str], str]]:
@@ -77,13 +87,13 @@ def cmd_score(a) -> None:
     from . import scorefile
     from .data.contract import dataset_sha256
     from .scorers import ScoreContext, get_scorer
-    from .train import set_determinism
+    from .train.device import seed_numpy
 
     info = get_scorer(a.method)
     params = {**info.defaults, **a.params}
     ds_hash = dataset_sha256(a.data)
     for seed, surrogates, out in _per_seed(a, a.out):
-        set_determinism(seed, a.threads)
+        seed_numpy(seed)  # torch is seeded where a scorer first asks for ctx.device
         ctx = ScoreContext(a.data, a.labels, surrogates, seed=seed, device=a.device, threads=a.threads,
                            progress=not a.no_progress)
         t0 = time.perf_counter()
@@ -114,6 +124,7 @@ def cmd_select(a) -> None:
     import numpy as np
 
     from . import io, scorefile
+    from .data.contract import dataset_sha256
     from .select import select
 
     labels = io.load_npz(a.labels)["y"]
@@ -126,7 +137,8 @@ def cmd_select(a) -> None:
         raise SystemExit(f"need one --scores per --seed and {R} --out per seed (seed-major)")
     for i, (seed, score_file) in enumerate(zip(a.seed, a.scores)):
         try:
-            scores, meta = scorefile.read(score_file, n=len(labels))
+            scores, meta = scorefile.read(score_file, n=len(labels),
+                                          dataset_sha256=dataset_sha256(a.data) if a.data else None)
         except scorefile.ScoreFileError as exc:
             raise SystemExit(f"invalid score file: {exc}") from None
         keep = a.keep or meta["keep"]
@@ -281,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--T", type=int, default=10, help="number of sampled checkpoints (default 10)")
     p.add_argument("--sampling", default="even", choices=["even", "random"], help="how checkpoints are sampled")
     p.add_argument("--save-epochs", type=int, nargs="*", default=[], help="also save these epoch ends")
+    p.add_argument("--partitions", type=int, default=1,
+                   help="K > 1: train K surrogates on K disjoint partitions into OUT/part{k} (MoSo release)")
+    p.add_argument("--partition-mode", default="contiguous", choices=["contiguous", "random"],
+                   help="contiguous blocks of the training order (release) or a seeded permutation")
+    p.add_argument("--partition-seed", type=int, default=0, help="seed of the random partition mode")
     _common_compute(p)
     p.set_defaults(func=cmd_train_surrogate)
 
@@ -309,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", nargs="*", default=[], help="score file(s), one per --seed")
     p.add_argument("--full", action="store_true", help="write the full training set (ratio-0 reference)")
     p.add_argument("--labels", required=True)
+    p.add_argument("--data", default=None,
+                   help="prepared dataset folder: the score file's dataset_sha256 must match it (recommended)")
     p.add_argument("--strategy", default="keep", help="keep | keep_high | keep_low | classbal | ccs")
     p.add_argument("--keep", default=None, choices=["high", "low"], help="override the score file's direction")
     p.add_argument("--ratios", type=float, nargs="+", required=True, help="fractions removed")
@@ -379,6 +398,18 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _exit_cleanly_on_signals() -> None:
+    """SIGTERM (SLURM's time limit, scancel, Snakemake cancelling a job) and SIGHUP end Python without
+    unwinding, which would leave an atomic write's temp file behind: turn them into SystemExit."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["snapshot"]:  # DVC versioning: its own parser (prunebench snapshot --help)
@@ -387,6 +418,7 @@ def main(argv: list[str] | None = None) -> None:
         snapshot_main(argv[1:])
         return
     args = build_parser().parse_args(argv)
+    _exit_cleanly_on_signals()
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:

@@ -11,6 +11,8 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,14 @@ from typing import Any
 import numpy as np
 
 TMP_PREFIX = ".tmp-prunebench-"
+
+
+
+def _file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0666 minus the umask."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -30,9 +40,12 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix or path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(), suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp makes the file 0600 and os.replace keeps the mode: give outputs the mode open()
+    # would, so results stay readable to a group on a shared cluster or DVC cache
+    os.chmod(tmp_path, _file_mode())
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
@@ -43,6 +56,44 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _tmp_prefix() -> str:
+    """``.tmp-prunebench-<pid>@<host>~``: who writes it, so a sweep can tell a dead writer's file."""
+    return f"{TMP_PREFIX}{os.getpid()}@{socket.gethostname()}~"
+
+
+_TMP_NAME = re.compile(re.escape(TMP_PREFIX) + r"(\d+)@([^~]*)~")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_temps(*roots: str | os.PathLike) -> list[Path]:
+    """Remove the temp files that killed writers (SIGKILL, the OOM killer) left under ``roots``.
+
+    A temp file is stale when its writer, named in the file name, was a process of this host that
+    no longer runs. Files of live processes (another Snakemake in the same folder) and of other
+    hosts (a shared file system) are left alone. Returns what was removed.
+    """
+    host = socket.gethostname()
+    gone = []
+    for root in map(Path, roots):
+        if not root.exists():
+            continue
+        for p in root.rglob(TMP_PREFIX + "*"):
+            m = _TMP_NAME.match(p.name)
+            if p.is_file() and m and m.group(2) == host and not _alive(int(m.group(1))):
+                p.unlink(missing_ok=True)
+                gone.append(p)
+    return gone
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -101,8 +152,10 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
     import torch
 
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path, suffix=".pt") as tmp, open(tmp, "wb") as fh:
+        # through a file object torch names the archive "archive", not after the (random) temp
+        # file: the same checkpoint gives the same bytes
+        torch.save(obj, fh)
 
 
 def write_csv(path: str | os.PathLike, header: list[str], rows: list[list[Any]] | np.ndarray) -> None:

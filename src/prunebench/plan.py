@@ -35,6 +35,7 @@ class ScorerSpec:
     average_surrogates: int = 1
     shell: str | None = None
     ablation: bool = False  # variants for ablation studies: not part of a sweep's "all"
+    surrogate: str | None = None  # a name under surrogate_variants (None: the surrogate of surrogate.recipe)
 
 
 def dataset_id(cfg: dict) -> str:
@@ -59,9 +60,12 @@ def scorer_specs(cfg: dict) -> dict[str, ScorerSpec]:
             raise ConfigError(f"scorers.{name}: unknown parameter(s) {sorted(unknown)} for {method}; "
                               f"known: {sorted(info.defaults)}")
         strategy = "solver" if info.kind == "solver" else entry.get("strategy", info.strategy)
+        variant = entry.get("surrogate")
+        if variant is not None:
+            params = {**params, **_variant_params(cfg, name, method, variant, info)}
         specs[name] = ScorerSpec(name, method, params, strategy, entry.get("strategy_params") or {}, info.keep,
                                  info.kind, info.needs_surrogate, int(entry.get("average_surrogates", 1)),
-                                 ablation=bool(entry.get("ablation", False)))
+                                 ablation=bool(entry.get("ablation", False)), surrogate=variant)
     for name, entry in (cfg.get("external_scorers") or {}).items():
         if name in specs:
             raise ConfigError(f"external_scorers.{name}: name already used by a registered scorer")
@@ -70,6 +74,60 @@ def scorer_specs(cfg: dict) -> dict[str, ScorerSpec]:
     if "full" in specs:
         raise ConfigError("'full' is reserved for the full-data reference")
     return specs
+
+
+def _variant_params(cfg: dict, name: str, method: str, variant: str, info) -> dict:
+    """Check a scorer's ``surrogate:`` entry; a partitioned variant fixes the scorer's partition params."""
+    variants = cfg.get("surrogate_variants") or {}
+    if variant not in variants:
+        raise ConfigError(f"scorers.{name}: surrogate {variant!r} is not defined under surrogate_variants "
+                          f"(known: {', '.join(sorted(variants)) or 'none'})")
+    if not info.needs_surrogate:
+        raise ConfigError(f"scorers.{name}: {method} reads no surrogate, so 'surrogate' does not apply")
+    v = variants[variant]
+    if int(v.get("partitions", 1)) == 1:
+        return {}
+    if "partitions" not in info.defaults:
+        raise ConfigError(f"scorers.{name}: surrogate {variant!r} is partitioned ({v['partitions']} parts), but "
+                          f"{method} scores from one surrogate of the whole training set (only moso takes partitions)")
+    return {"partitions": int(v["partitions"]), "partition_mode": v.get("partition_mode", "contiguous"),
+            "partition_seed": int(v.get("partition_seed", 0))}
+
+
+def variant_recipe(cfg: dict, variant: str | None) -> dict:
+    """The surrogate recipe of a variant: surrogate.recipe with the variant's keys replaced."""
+    base = dict(cfg["surrogate"]["recipe"])
+    if variant is None:
+        return base
+    return {**base, **((cfg.get("surrogate_variants") or {})[variant].get("recipe") or {})}
+
+
+def partition_args(cfg: dict, variant: str) -> str:
+    """``train-surrogate`` options of a partitioned variant ('' for a plain one)."""
+    v = (cfg.get("surrogate_variants") or {})[variant]
+    k = int(v.get("partitions", 1))
+    if k == 1:
+        return ""
+    return (f"--partitions {k} --partition-mode {v.get('partition_mode', 'contiguous')} "
+            f"--partition-seed {int(v.get('partition_seed', 0))}")
+
+
+def surrogate_run_dirs(cfg: dict, root: str, arch: str, variant: str | None, seed: int) -> list[str]:
+    """The surrogate folder(s) of one seed: ``{root}/surrogate/{arch}/seed{s}`` for the plain recipe,
+    ``{root}/surrogate/{arch}/{variant}/seed{s}`` for a variant, and its ``part{k}`` sub-folders
+    when the variant is partitioned."""
+    base = f"{root}/surrogate/{arch}/" + (f"{variant}/" if variant else "") + f"seed{seed}"
+    k = int(((cfg.get("surrogate_variants") or {}).get(variant) or {}).get("partitions", 1)) if variant else 1
+    return [base] if k == 1 else [f"{base}/part{i}" for i in range(k)]
+
+
+def variant_users(specs: dict[str, ScorerSpec]) -> dict[str, list[str]]:
+    """``{surrogate variant: [scorers that read it]}`` (their own surrogate, for the cost table)."""
+    out: dict[str, list[str]] = {}
+    for name, spec in sorted(specs.items()):
+        if spec.surrogate:
+            out.setdefault(spec.surrogate, []).append(name)
+    return out
 
 
 def surrogate_seeds(spec: ScorerSpec, seed: int, n_seeds: int) -> list[int]:
@@ -82,9 +140,9 @@ def surrogate_epochs(cfg: dict) -> int:
 
 
 def _check_params(cfg: dict, specs: dict[str, ScorerSpec], n_train: int | None) -> None:
-    E = surrogate_epochs(cfg)
     T = int(cfg["surrogate"].get("T", 10))
     for s in specs.values():
+        E = int(variant_recipe(cfg, s.surrogate)["epochs"])
         p = s.params
         if s.method in ("dynunc",):
             usable = E - (1 if p.get("drop_last", True) else 0)
@@ -98,9 +156,38 @@ def _check_params(cfg: dict, specs: dict[str, ScorerSpec], n_train: int | None) 
                               "checkpoints")
     if n_train is not None:
         rec = cfg["surrogate"]["recipe"]
-        steps = rec.get("max_steps") or E * math.ceil(n_train / rec.get("batch_size", 128))
-        if T > steps:
-            raise ConfigError(f"surrogate.T = {T} exceeds the {steps} training steps")
+        steps = rec.get("max_steps") or surrogate_epochs(cfg) * math.ceil(n_train / rec.get("batch_size", 128))
+        if T > steps - 1:
+            raise ConfigError(f"surrogate.T = {T} exceeds the {steps} training steps (at most {steps - 1} "
+                              "checkpoints: the random initialisation is never one)")
+
+
+#: training-set sizes of the datasets with their default options (checked by tests/test_config.py)
+KNOWN_N_TRAIN = {"digits": 1347, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000,
+                 "tiny_imagenet": 100000, "imagenet": 1281167}
+
+
+def n_train_hint(cfg: dict, data_root: str = "data") -> int | None:
+    """The training-set size without preparing the data: the prepared ``meta.json`` when it exists,
+    else what the dataset's options imply; None when that is not known (then T is checked when
+    the surrogate runs)."""
+    import json
+    from pathlib import Path
+
+    meta = Path(data_root) / dataset_id(cfg) / "meta.json"
+    if meta.exists():
+        try:
+            return int(json.loads(meta.read_text())["n_train"])
+        except (ValueError, KeyError):
+            return None
+    d = cfg["dataset"]
+    opts = d.get("options") or {}
+    name = d["name"]
+    if opts.get("n_train"):
+        return min(int(opts["n_train"]), KNOWN_N_TRAIN.get(name, int(opts["n_train"])))
+    if opts.get("n_per_class") or (name == "digits" and set(opts) - {"split_seed"}):
+        return None  # a subset or another split: its size is known once prepared
+    return KNOWN_N_TRAIN.get(name)
 
 
 def check(cfg: dict, n_train: int | None = None) -> dict[str, ScorerSpec]:
@@ -130,6 +217,14 @@ def check(cfg: dict, n_train: int | None = None) -> dict[str, ScorerSpec]:
         if not 0 < r < 1:
             raise ConfigError(f"ratio {r} must lie in (0, 1): ratio is the fraction removed")
     return specs
+
+
+def only_sweeps(sweeps: dict, names) -> dict:
+    """The sweeps named in ``only_sweeps`` (in config order), for a partial run of a study."""
+    unknown = sorted(set(names) - set(sweeps))
+    if unknown:
+        raise ConfigError(f"only_sweeps: {unknown} not among the sweeps {sorted(sweeps)}")
+    return {k: v for k, v in sweeps.items() if k in set(names)}
 
 
 def sweep_scorers(sw: dict, specs: dict[str, ScorerSpec]) -> list[str]:

@@ -46,9 +46,9 @@ def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict
     y = io.load_npz(labels_path)["y"]
     norm = Normalizer(ds.meta["mean"], ds.meta["std"])
     dev = resolve_device(device)
+    idxs = [load_subset(sub, len(y)) for sub in subsets]  # every subset checked before any training
     results = []
-    for sub, out, seed, ratio in zip(subsets, outs, seeds, ratios):
-        idx = load_subset(sub, len(y))
+    for idx, out, seed, ratio in zip(idxs, outs, seeds, ratios):
         rec = Recipe.from_dict(recipe)
         if budget == "steps":
             rec.max_steps = rec.epochs * rec.steps_per_epoch(len(y))

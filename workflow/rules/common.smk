@@ -13,11 +13,13 @@ for _key, _value in yaml.safe_load(DEFAULT_CONFIG.read_text()).items():
     config.setdefault(_key, _value)
 
 validate(config, "../schemas/config.schema.yaml")
+if config.get("only_sweeps"):
+    config["sweeps"] = plan.only_sweeps(config["sweeps"], config["only_sweeps"])
 
 EXP = config["name"]
 DATASET = plan.dataset_id(config)
 SEEDS = list(range(config["seeds"]))
-SPECS = plan.check(config)
+SPECS = plan.check(config, n_train=plan.n_train_hint(config))
 RATIOS = [plan.fmt_ratio(r) for r in config["ratios"]]
 PY_SCORERS = [n for n, s in SPECS.items() if s.kind == "score"]
 EXT_SCORERS = [n for n, s in SPECS.items() if s.kind == "external"]
@@ -50,14 +52,29 @@ def surrogate_dirs(w, seed):
     spec = SPECS[w.scorer]
     if not spec.needs_surrogate:
         return []
-    return [
-        f"results/{w.exp}/{w.dataset}/{w.noise}/surrogate/{w.arch}/seed{k}"
-        for k in plan.surrogate_seeds(spec, int(seed), len(SEEDS))
-    ]
+    root = f"results/{w.exp}/{w.dataset}/{w.noise}"
+    out = []
+    for k in plan.surrogate_seeds(spec, int(seed), len(SEEDS)):
+        out += plan.surrogate_run_dirs(config, root, w.arch, spec.surrogate, k)
+    return out
 
 
 def surrogate_inputs(w):
-    return [f"{d}/surrogate.json" for d in surrogate_dirs_all_seeds(w)]
+    """What a scoring job waits for: each plain surrogate run's surrogate.json, or the folder of each
+    seed of a surrogate variant (one job writes it, partitions included)."""
+    spec = SPECS[w.scorer]
+    if not spec.needs_surrogate:
+        return []
+    if spec.surrogate is None:
+        return [f"{d}/surrogate.json" for d in surrogate_dirs_all_seeds(w)]
+    root = f"results/{w.exp}/{w.dataset}/{w.noise}/surrogate/{w.arch}/{spec.surrogate}"
+    return sorted(
+        {
+            f"{root}/seed{k}"
+            for s in SEEDS
+            for k in plan.surrogate_seeds(spec, int(s), len(SEEDS))
+        }
+    )
 
 
 def retrain_files(settings):
@@ -159,11 +176,12 @@ def cost_inputs():
         if spec.kind != "solver":
             files.add(f"{base}/benchmarks/select/{d}/{nz}/{a}/{sc}/{sg}.tsv")
         if spec.needs_surrogate:
+            sub = f"{a}/{spec.surrogate}" if spec.surrogate else a
             for s in SEEDS:
-                files.add(f"{base}/benchmarks/surrogate/{d}/{nz}/{a}/seed{s}.tsv")
-                files.add(
-                    f"{base}/{d}/{nz}/surrogate/{a}/seed{s}/surrogate.timing.json"
-                )
+                files.add(f"{base}/benchmarks/surrogate/{d}/{nz}/{sub}/seed{s}.tsv")
+                # a variant's run is one directory output: its timing sidecar is read inside it
+                run = f"{base}/{d}/{nz}/surrogate/{sub}/seed{s}"
+                files.add(run if spec.surrogate else f"{run}/surrogate.timing.json")
     return sorted(files)
 
 

@@ -97,6 +97,7 @@ rule cost:
                 "n_seeds": len(SEEDS),
                 "retrain_ratios": retrain_job_ratios(),
                 "ratios": [float(r) for r in RATIOS],
+                "variant_users": plan.variant_users(SPECS),
             }
         ),
     shell:

@@ -32,7 +32,7 @@ rule score:
         method=lambda w: SPECS[w.scorer].method,
         params=lambda w: jarg(SPECS[w.scorer].params),
         surrogates=lambda w: " ".join(surrogate_dirs_all_seeds(w)),
-        per_seed=lambda w: SPECS[w.scorer].average_surrogates,
+        per_seed=lambda w: max(1, len(surrogate_dirs(w, SEEDS[0]))),
         seeds=" ".join(map(str, SEEDS)),
         device=config.get("device", "cpu"),
         threads=config.get("threads", 1),

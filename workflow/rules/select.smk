@@ -6,6 +6,7 @@ rule select:
             s=SEEDS,
         ),
         labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        meta="data/{dataset}/meta.json",
     output:
         expand(
             "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/seed{s}.npy",
@@ -25,8 +26,10 @@ rule select:
         ratios=" ".join(RATIOS),
         seeds=" ".join(map(str, SEEDS)),
         sparams=lambda w: jarg(SPECS[w.scorer].strategy_params),
+        # registered scorers record the dataset's hash: check it (external programs may not)
+        data=lambda w: f"--data data/{w.dataset}" if w.scorer in PY_SCORERS else "",
     shell:
-        "prunebench select --scores {input.scores} --labels {input.labels} "
+        "prunebench select --scores {input.scores} --labels {input.labels} {params.data} "
         "--strategy {wildcards.strategy} --ratios {params.ratios} --seed {params.seeds} "
         "--params {params.sparams} --out {output} > {log} 2>&1"
 
@@ -86,7 +89,7 @@ rule solve:
         method=lambda w: SPECS[w.scorer].method,
         params=lambda w: jarg(SPECS[w.scorer].params),
         surrogates=lambda w: " ".join(surrogate_dirs_all_seeds(w)),
-        per_seed=lambda w: SPECS[w.scorer].average_surrogates,
+        per_seed=lambda w: max(1, len(surrogate_dirs(w, SEEDS[0]))),
         seeds=" ".join(map(str, SEEDS)),
         ratios=" ".join(RATIOS),
         device=config.get("device", "cpu"),

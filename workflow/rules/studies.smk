@@ -76,9 +76,17 @@ rule ablation:
         "results/{exp}/logs/studies/ablation.log",
     conda:
         "../envs/plots.yaml"
+    params:
+        options=jarg(
+            {
+                "surrogate_variants": {
+                    n: s.method for n, s in SPECS.items() if s.ablation and s.surrogate
+                }
+            }
+        ),
     shell:
-        "prunebench analyze ablation --in {input} --out table={output.table} pdf={output.pdf} "
-        "png={output.png} > {log} 2>&1"
+        "prunebench analyze ablation --in {input} --options {params.options} --out table={output.table} "
+        "pdf={output.pdf} png={output.png} > {log} 2>&1"
 
 
 rule stability:

@@ -32,3 +32,43 @@ rule train_surrogate:
         "--model-kw {params.model_kw} --T {params.T} --sampling {params.sampling} "
         "--save-epochs {params.save_epochs} --device {params.device} --threads {params.threads} "
         "--no-progress > {log} 2>&1"
+
+
+# Other surrogate setups (config surrogate_variants) that scorers name with `surrogate: NAME`:
+# another recipe (e.g. Adam for the optimizer ablation) or K disjoint partitions trained in one job
+# (the MoSo release). One folder per (variant, seed): .../surrogate/{arch}/{variant}/seed{s}/,
+# with part{k}/ sub-folders when partitioned.
+rule train_surrogate_variant:
+    input:
+        train="data/{dataset}/train.npz",
+        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+    output:
+        run=directory(
+            "results/{exp}/{dataset}/{noise}/surrogate/{arch}/{variant}/seed{s}"
+        ),
+    log:
+        "results/{exp}/logs/surrogate/{dataset}/{noise}/{arch}/{variant}/seed{s}.log",
+    benchmark:
+        "results/{exp}/benchmarks/surrogate/{dataset}/{noise}/{arch}/{variant}/seed{s}.tsv"
+    wildcard_constraints:
+        variant=plan.alternation(config.get("surrogate_variants") or {}),
+    conda:
+        "../envs/torch.yaml"
+    threads: config.get("threads", 1)
+    resources:
+        gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+    params:
+        recipe=lambda w: jarg(plan.variant_recipe(config, w.variant)),
+        model_kw=lambda w: jarg(model_kw(w.arch)),
+        T=config["surrogate"].get("T", 10),
+        sampling=config["surrogate"].get("sampling", "even"),
+        save_epochs=" ".join(map(str, config["surrogate"].get("save_epochs", []))),
+        partitions=lambda w: plan.partition_args(config, w.variant),
+        device=config.get("device", "cpu"),
+        threads=config.get("threads", 1),
+    shell:
+        "prunebench train-surrogate --data data/{wildcards.dataset} --labels {input.labels} "
+        "--arch {wildcards.arch} --seed {wildcards.s} --out {output.run} --recipe {params.recipe} "
+        "--model-kw {params.model_kw} --T {params.T} --sampling {params.sampling} "
+        "--save-epochs {params.save_epochs} {params.partitions} --device {params.device} "
+        "--threads {params.threads} --no-progress > {log} 2>&1"

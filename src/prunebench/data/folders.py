@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import io
 from .contract import register_dataset
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
@@ -273,18 +274,25 @@ def _cache_root(cache: str | os.PathLike | None) -> Path:
     return Path(os.environ.get("PRUNEBENCH_CACHE", Path.home() / ".cache" / "prunebench"))
 
 
+def _read_done(done: Path):
+    """The cache's finished-marker, or None when it is missing or unreadable (then decode again)."""
+    try:
+        return io.read_json(done)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def _decode_split(paths, size, resize, draft, workers, cache_dir: Path | None, part: str):
     shape = (len(paths), 3, size, size)
     if cache_dir is None:
         return decode_images(paths, np.empty(shape, np.uint8), size, resize, draft, workers)
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / f"{part}_x.npy"
-    tmp = cache_dir / f".tmp-{part}_x.npy"
-    mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-    decode_images(paths, mm, size, resize, draft, workers)
-    mm.flush()
-    del mm
-    os.replace(tmp, final)
+    with io.atomic_path(final, suffix=".npy") as tmp:
+        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        decode_images(paths, mm, size, resize, draft, workers)
+        mm.flush()
+        del mm
     return np.load(final, mmap_mode="r")
 
 
@@ -324,14 +332,14 @@ def read_image_folders(source: str | os.PathLike | None, name: str, size: int, r
         tag = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         cache_dir = _cache_root(cache) / name / f"{size}px-{tag}"
     done = cache_dir / "done.json" if cache_dir else None
-    if done is not None and done.exists() and json.loads(done.read_text()) == key:
+    if done is not None and _read_done(done) == key:
         xtr = np.load(cache_dir / "train_x.npy", mmap_mode="r")
         xte = np.load(cache_dir / "test_x.npy", mmap_mode="r")
     else:
         xtr = _decode_split(xtr_paths, size, resize, draft, workers, cache_dir, "train")
         xte = _decode_split(xte_paths, size, resize, draft, workers, cache_dir, "test")
         if done is not None:
-            done.write_text(json.dumps(key, sort_keys=True))
+            io.write_json(done, key)
     info = {
         "source": str(root),
         "classes": classes,

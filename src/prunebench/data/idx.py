@@ -49,6 +49,7 @@ def write_idx(path: str | os.PathLike, arr: np.ndarray) -> None:
     code = codes[arr.dtype.newbyteorder("=")]
     payload = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, ">u4").tobytes()
     payload += arr.astype(np.dtype(_DTYPES[code])).tobytes()
-    opener = gzip.open if os.fspath(path).endswith(".gz") else open
-    with opener(path, "wb") as fh:
-        fh.write(payload)
+    from .. import io
+
+    gz = os.fspath(path).endswith(".gz")
+    io.write_bytes(path, gzip.compress(payload, mtime=0) if gz else payload)

@@ -221,7 +221,9 @@ def plot_crossarch_heatmap(gain_df, out_pdf: PathLike, out_png: PathLike, *, met
     outer = _groups(d, ["exp", "dataset", "noise"], always=["method"])
     n = len(outer) * len(ratios)
     side = max(2.0, 0.55 + 0.55 * max(len(b_list), 1))
-    fig, axes = new_figure(n, ncols=len(ratios), panel_size=(side + 0.6, 0.55 + 0.5 * max(len(a_list), 1) + 0.4))
+    # one column per ratio; with a single ratio the methods sit side by side (up to 3 a row)
+    ncols = len(ratios) if len(ratios) > 1 else min(n, 3)
+    fig, axes = new_figure(n, ncols=ncols, panel_size=(side + 1.3, 0.55 + 0.5 * max(len(a_list), 1) + 0.9))
     vmax = float(np.nanmax(np.abs(d["gain_mean"]))) * 100 if len(d) else 1.0
     vmax = max(vmax, 0.1)
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
@@ -268,7 +270,7 @@ def plot_crossarch_heatmap(gain_df, out_pdf: PathLike, out_png: PathLike, *, met
     fig.supylabel("scoring surrogate architecture (A)", fontsize=9)
     sm = ScalarMappable(norm=norm, cmap=cmap)
     cb = fig.colorbar(sm, ax=axes, shrink=0.8 if len(outer) > 1 else 1.0, pad=0.02)
-    cb.set_label("accuracy gain over random\n(percentage points, mean over seeds)", fontsize=8)
+    cb.set_label("accuracy gain over random\n(points, mean over seeds)", fontsize=8)
     save_figure(fig, out_pdf, out_png)
 
 

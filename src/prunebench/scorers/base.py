@@ -119,19 +119,26 @@ class ScoreContext:
             raise ValueError("this scorer needs a surrogate run, none was given")
         runs = [SurrogateRun(p) for p in self.surrogate_dirs]
         for r in runs:
-            if r.meta["n"] != self.n:
+            if r.meta.get("partition") is None and r.meta["n"] != self.n:
                 raise ValueError(f"{r.path}: surrogate trained on {r.meta['n']} samples, data has {self.n}")
         return runs
 
     @property
     def surrogate(self):
-        """The primary surrogate (the one of this seed)."""
-        return self.surrogates[0]
+        """The primary surrogate (the one of this seed), trained on the whole training set."""
+        run = self.surrogates[0]
+        if run.meta.get("partition") is not None:
+            raise ValueError(f"{run.path}: a partition surrogate (trained on part of the data); only scorers "
+                             "with a 'partitions' parameter (moso) can use partitioned surrogates")
+        return run
 
     @cached_property
     def device(self):
-        from ..train import resolve_device
+        """The torch device; the first use also seeds torch and fixes its flags and threads
+        (a scorer that never touches torch never imports it)."""
+        from ..train.device import resolve_device, set_determinism
 
+        set_determinism(self.seed, self.threads)
         return resolve_device(self.device_name)
 
     def features(self, run=None) -> np.ndarray:

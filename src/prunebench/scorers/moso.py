@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..train.surrogate import partition_indices  # noqa: F401  (the release's partitions; re-exported)
 from .base import register_scorer
 
 PAPER = "Tan et al., NeurIPS 2023, arXiv 2310.14664"
@@ -96,24 +97,6 @@ def aggregate_checkpoints(per_ckpt, how: str = "mean") -> np.ndarray:
     if how == "sum":
         return a.sum(0)
     raise ValueError(f"aggregate must be 'mean' or 'sum', got {how!r}")
-
-
-def partition_indices(n: int, partitions: int, mode: str = "contiguous", seed: int = 0) -> list[np.ndarray]:
-    """Disjoint partitions of ``range(n)`` (paper Algorithm 1).
-
-    ``contiguous`` (the release): blocks of ``n // partitions``, the last one takes
-    the remainder. ``random``: a ``default_rng(seed)`` permutation cut the same
-    way (use it when the data are stored sorted by class). Each part is sorted."""
-    if not 1 <= partitions <= n:
-        raise ValueError(f"partitions must lie in 1..{n}, got {partitions}")
-    order = np.arange(n) if mode == "contiguous" else None
-    if mode == "random":
-        order = np.random.default_rng(seed).permutation(n)
-    if order is None:
-        raise ValueError(f"partition mode must be 'contiguous' or 'random', got {mode!r}")
-    size = n // partitions
-    cuts = [k * size for k in range(partitions)] + [n]
-    return [np.sort(order[cuts[k] : cuts[k + 1]]) for k in range(partitions)]
 
 
 # --- the torch side ------------------------------------------------------------------
@@ -186,10 +169,13 @@ def moso(ctx, T: int = 10, aggregate: str = "mean", loo_correction: bool = True,
     kw = dict(T=T, aggregate=aggregate, loo_correction=loo_correction, gbar=gbar, gbar_fraction=gbar_fraction,
               reference=reference, chunk_size=cs, device=ctx.device, formula=formula, progress=ctx.progress,
               gram=gram)
+    runs = ctx.surrogates
+    found = runs[0].meta.get("partition")
+    if found is not None and partitions == 1:  # partition surrogates given: score as they were trained
+        partitions, partition_mode, partition_seed = found["count"], found["mode"], found["seed"]
     if partitions == 1:
         return moso_run_scores(ctx.surrogate, ctx.x, ctx.y, seed=ctx.seed, **kw)
     parts = partition_indices(ctx.n, partitions, partition_mode, partition_seed)
-    runs = ctx.surrogates
     if len(runs) != partitions:
         raise ValueError(f"moso with partitions={partitions} needs one surrogate per partition, got {len(runs)}")
     scores = np.full(ctx.n, np.nan)

@@ -295,6 +295,18 @@ def crossarch_gain(retrain_df: pd.DataFrame, baseline: str = "random") -> pd.Dat
     return _sorted(out[[c for c in GAIN_COLUMNS if c in out.columns]], [*keys, "scorer", "strategy", "ratio"])
 
 
+def transfer_settings(gain_df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`crossarch_gain` that belong to a cross-architecture grid: (method, ratio)
+    settings retrained under more than one (scoring arch, target) pair. The head-to-head sweep's
+    A = B runs of every other method and ratio would be 1 × 1 panels of the heatmap grid."""
+    if gain_df.empty:
+        return gain_df
+    keys = [k for k in ("exp", "dataset", "noise", "method", "ratio") if k in gain_df.columns]
+    pair = gain_df["arch"].astype(str) + "→" + gain_df["target"].astype(str)
+    n_pairs = pair.groupby([gain_df[k] for k in keys]).transform("nunique")
+    return gain_df[n_pairs > 1].reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. ablations
 # ---------------------------------------------------------------------------------------------

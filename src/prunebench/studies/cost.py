@@ -17,7 +17,7 @@ from .. import io
 from ..stats import load_benchmark_tsv
 
 _LAYOUT = {  # jobs that run every seed have no seed level (their time is split evenly over the seeds)
-    "surrogate": [["dataset", "noise", "arch", "seed"]],
+    "surrogate": [["dataset", "noise", "arch", "seed"], ["dataset", "noise", "arch", "variant", "seed"]],
     "scores": [["dataset", "noise", "arch", "scorer"], ["dataset", "noise", "arch", "scorer", "seed"]],
     "select": [["dataset", "noise", "arch", "scorer", "strategy"]],
     "retrain": [["dataset", "noise", "arch", "scorer", "strategy", "target"],
@@ -45,17 +45,20 @@ def parse_benchmark_path(path: str | Path) -> dict | None:
 
 
 def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain_ratios: dict | None = None,
-                     ratios=None) -> pd.DataFrame:
+                     ratios=None, variant_users: dict | None = None) -> pd.DataFrame:
     """One row per (stage, keys, seed[, ratio]). Jobs that ran every seed (scores, select) or every
     (ratio, seed) (retrain: ``retrain_ratios[(noise, arch, scorer, strategy, target)]`` lists the
     ratios of that job) have their wall time split evenly; a score job's per-seed compute time comes
-    from its ``seed{s}.timing.json``."""
+    from its ``seed{s}.timing.json``. A surrogate variant's run (``surrogate/{arch}/{variant}/seed{s}``)
+    is the own surrogate of each scorer in ``variant_users[variant]``: one row per such scorer."""
     timings = {}
     for t in timing_files:
         t = Path(t)
         j = io.read_json(t)
-        if t.name == "surrogate.timing.json":  # .../surrogate/{arch}/seed{s}/surrogate.timing.json
-            key = ("surrogate", t.parts[-3], int(t.parts[-2].removeprefix("seed")), None, t.parts[-5])
+        if t.name == "surrogate.timing.json":  # .../surrogate/{arch}[/{variant}]/seed{s}/surrogate.timing.json
+            i = t.parts.index("surrogate", len(t.parts) - 5)
+            variant = t.parts[i + 2] if i + 5 == len(t.parts) else None
+            key = ("surrogate", t.parts[i + 1], int(t.parts[-2].removeprefix("seed")), variant, t.parts[i - 1])
         else:  # .../scores/{arch}/{scorer}/seed{s}.timing.json
             key = ("score", t.parts[-3], int(t.name.split(".")[0].removeprefix("seed")), t.parts[-2], t.parts[-5])
         timings[key] = j
@@ -82,13 +85,15 @@ def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain
             rows += [{**keys, "ratio": float(r), "seed": s, "seconds": share, "max_rss_mb": rss}
                      for r in ratios for s in range(n_seeds)]
             continue
+        variant = keys.pop("variant", None)
+        owners = [None] if variant is None else list((variant_users or {}).get(variant, []))
         seeds = [keys["seed"]] if "seed" in keys else list(range(n_seeds))
         for s in seeds:
             row = {**keys, "seed": s, "seconds": seconds / len(seeds), "max_rss_mb": rss}
-            t = timings.get((keys["stage"], keys["arch"], s, keys.get("scorer"), keys["noise"]))
+            t = timings.get((keys["stage"], keys["arch"], s, variant or keys.get("scorer"), keys["noise"]))
             if t:
                 row["compute_seconds"] = t["seconds"]
-            rows.append(row)
+            rows += [row if owner is None else {**row, "scorer": owner} for owner in owners]
     cols = ["stage", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "target", "seed", "seconds",
             "compute_seconds", "max_rss_mb"]
     df = pd.DataFrame(rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 
@@ -55,7 +56,7 @@ def ranks(inputs, out, blocks: str = "aggregate_ratios"):
 
 @kind("cost")
 def cost(inputs, out, n_seeds: int = 1, attribution: str = "shared", retrain_ratios: list | None = None,
-         ratios: list | None = None):
+         ratios: list | None = None, variant_users: dict | None = None):
     """Cost table from benchmark files + timing sidecars; scoring-cost bars and accuracy-vs-compute."""
     from ..plots.stats_plots import plot_cost_vs_accuracy, plot_scoring_cost
     from ..stats import cost_accuracy, cost_table
@@ -64,8 +65,11 @@ def cost(inputs, out, n_seeds: int = 1, attribution: str = "shared", retrain_rat
     retrain = [p for p in inputs if p.endswith("retrain.csv")][0]
     bench = [p for p in inputs if p.endswith(".tsv")]
     timing = [p for p in inputs if p.endswith(".timing.json")]
+    timing += [str(Path(p) / "surrogate.timing.json") for p in inputs  # surrogate variants: folders
+               if Path(p).is_dir() and (Path(p) / "surrogate.timing.json").exists()]
     rr = {tuple(r[:5]): r[5] for r in (retrain_ratios or [])}
-    raw = build_cost_table(bench, timing, n_seeds=n_seeds, retrain_ratios=rr, ratios=ratios)
+    raw = build_cost_table(bench, timing, n_seeds=n_seeds, retrain_ratios=rr, ratios=ratios,
+                           variant_users=variant_users)
     io.write_dataframe(out["raw"], raw)
     per_method = cost_table(raw, attribution=attribution)
     io.write_dataframe(out["table"], per_method)

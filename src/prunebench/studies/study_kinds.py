@@ -28,16 +28,23 @@ def crossarch(inputs, out):
     """Accuracy gain over random per (scoring arch A, retraining arch B, ratio)."""
     df = A.crossarch_gain(A.read_retrain(inputs[0]))
     A.write_table(df, out["table"])
-    P.plot_crossarch_heatmap(df, out["pdf"], out["png"])
+    P.plot_crossarch_heatmap(A.transfer_settings(df), out["pdf"], out["png"])
 
 
 @kind("ablation")
-def ablation(inputs, out, variants: dict | None = None):
-    """Hyper-parameter ablations (DynUnc J, MoSo T, ...): agreement with the default and accuracy."""
+def ablation(inputs, out, variants: dict | None = None, surrogate_variants: dict | None = None):
+    """Hyper-parameter ablations (DynUnc J, MoSo T, ...): agreement with the default and accuracy.
+
+    ``surrogate_variants``: ``{scorer: reference}`` for scorers that differ from their reference only
+    in the surrogate they read (optimizer, partitions): family ``{reference}-surrogate``."""
     parts = A.split_inputs(inputs)
     retrain = A.read_retrain(parts["table"][0]) if parts["table"] else None
-    names = sorted({parse(p, "scores")["scorer"] for p in parts["scores"]})
-    df = A.ablation_table(parts["scores"], retrain, variants or A.infer_variants(names))
+    sv = dict(surrogate_variants or {})
+    names = sorted({parse(p, "scores")["scorer"] for p in parts["scores"]} - set(sv))
+    fams = dict(variants or A.infer_variants(names))
+    for name, ref in sorted(sv.items()):
+        fams.setdefault(f"{ref}-surrogate", {})[name] = ref
+    df = A.ablation_table(parts["scores"], retrain, fams)
     A.write_table(df, out["table"])
     P.plot_ablation(df, out["pdf"], out["png"])
 

@@ -40,6 +40,40 @@ def checkpoint_steps(total: int, T: int, mode: str = "even", seed: int = 0) -> l
     raise ValueError(f"unknown checkpoint sampling {mode!r}: use even or random")
 
 
+def partition_indices(n: int, partitions: int, mode: str = "contiguous", seed: int = 0) -> list[np.ndarray]:
+    """Disjoint partitions of ``range(n)`` (MoSo, Tan et al. 2023, Algorithm 1; the release trains
+    one surrogate per partition and scores each sample with its own partition's surrogate).
+
+    ``contiguous`` (the release): blocks of ``n // partitions``, the last one takes
+    the remainder. ``random``: a ``default_rng(seed)`` permutation cut the same
+    way (use it when the data are stored sorted by class). Each part is sorted."""
+    if not 1 <= partitions <= n:
+        raise ValueError(f"partitions must lie in 1..{n}, got {partitions}")
+    order = np.arange(n) if mode == "contiguous" else None
+    if mode == "random":
+        order = np.random.default_rng(seed).permutation(n)
+    if order is None:
+        raise ValueError(f"partition mode must be 'contiguous' or 'random', got {mode!r}")
+    size = n // partitions
+    cuts = [k * size for k in range(partitions)] + [n]
+    return [np.sort(order[cuts[k] : cuts[k + 1]]) for k in range(partitions)]
+
+
+def train_partitioned(data_dir, labels_path, out_dir, arch: str, recipe: dict, seed: int, partitions: int,
+                      mode: str = "contiguous", partition_seed: int = 0, **kw) -> list[dict]:
+    """``partitions`` surrogates, run k trained on partition k only (:func:`partition_indices`),
+    into ``out_dir/part{k}``; each records the dynamics of its own samples. Surrogate k of seed s
+    uses torch seed ``s·1000 + k`` (distinct initialisations, as the release's separate runs)."""
+    n = len(io.load_npz(labels_path)["y"])
+    parts = partition_indices(n, partitions, mode, partition_seed)
+    metas = []
+    for k, idx in enumerate(parts):
+        part = {"index": k, "count": partitions, "mode": mode, "seed": partition_seed}
+        metas.append(train_surrogate(data_dir, labels_path, Path(out_dir) / f"part{k}", arch, recipe,
+                                     seed * 1000 + k, indices=idx, partition=part, **kw))
+    return metas
+
+
 def train_surrogate(
     data_dir: str | os.PathLike,
     labels_path: str | os.PathLike,
@@ -54,7 +88,12 @@ def train_surrogate(
     threads: int = 1,
     model_kw: dict | None = None,
     progress: bool = True,
+    indices: np.ndarray | None = None,
+    partition: dict | None = None,
 ) -> dict:
+    """Train one surrogate on the training set (or on ``indices`` of it: a partition, whose
+    sorted indices are saved as ``indices.npy`` and described by ``partition`` in the meta),
+    recording per-sample dynamics and the sampled checkpoints."""
     import torch
 
     from ..data import load_dataset
@@ -67,6 +106,11 @@ def train_surrogate(
     y = io.load_npz(labels_path)["y"]
     if len(y) != len(ds.y_train):
         raise ValueError(f"{labels_path}: {len(y)} labels for {len(ds.y_train)} training samples")
+    x_train = ds.x_train
+    if indices is not None:
+        indices = np.asarray(indices, np.int64)
+        x_train, y = x_train[indices], y[indices]
+        io.save_npy(out / "indices.npy", indices)
     rec = Recipe.from_dict(recipe)
     set_determinism(seed, threads)
     dev = resolve_device(device)
@@ -88,7 +132,7 @@ def train_surrogate(
                       "sampled": step in sampled, "epoch_end": step in extra})
 
     norm = Normalizer(ds.meta["mean"], ds.meta["std"])
-    res = fit(model, ds.x_train, y, rec, seed, dev, norm=norm, record=True,
+    res = fit(model, x_train, y, rec, seed, dev, norm=norm, record=True,
               checkpoint_steps=sorted(set(sampled) | set(extra)), on_checkpoint=save,
               desc=f"surrogate {arch} seed{seed}", progress=progress)
     io.save_npz(out / "dynamics.npz", **res.dynamics)
@@ -110,6 +154,7 @@ def train_surrogate(
         "num_classes": ds.num_classes,
         "norm": {"mean": ds.meta["mean"], "std": ds.meta["std"]},
         "final_train_acc": res.log[-1]["train_acc"],
+        **({"partition": partition} if partition is not None else {}),
     }
     io.write_json(out / "surrogate.json", meta)
     del torch
@@ -169,6 +214,9 @@ class SurrogateRun:
         p = self.path / (checkpoint["path"] if checkpoint else "model.pt")
         if not p.exists():
             raise FileNotFoundError(f"{p}: checkpoint missing (re-run the surrogate rule)")
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, OSError, ValueError) as exc:
+            raise ValueError(f"{p}: unreadable checkpoint ({exc}); re-run the surrogate rule") from None
         model.load_state_dict(obj["state_dict"] if checkpoint else obj)
         return model.to(device)
