@@ -62,6 +62,7 @@ def write_config(wd: Path, ratios) -> None:
     keep = {k: v for k, v in cfg["scorers"].items() if k in ("random", "el2n")}
     if len(keep) == 2:
         cfg["scorers"] = keep
+        cfg["sweeps"] = {"main": cfg["sweeps"]["main"]}
     (wd / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 

@@ -23,9 +23,9 @@
    ``.tmp-prunebench-*`` file anywhere under data/ and results/.
 
 Contract files: everything under ``data/`` and ``results/`` except logs, Snakemake benchmark files,
-``*.timing.json`` sidecars, the cost rule's tables and figures (built from those timings) and ``*.pt``
-checkpoints (torch's zip records the temp file's name, so checkpoint bytes differ between any two
-runs; their content is covered through the scores).
+``*.timing.json`` sidecars and the cost rule's tables and figures (built from those timings).
+Checkpoints (``*.pt``) are included: they are saved through a file object, so torch's archive
+carries no temp-file name.
 
 Exit status 0 when every trial recovers. ``tests/integration/test_interrupt.py`` runs 2 trials.
 """
@@ -67,7 +67,7 @@ def is_contract(rel: str) -> bool:
     if "/".join(parts[-2:]) in TIMING_DERIVED:
         return False
     name = parts[-1]
-    return not (name.endswith(".timing.json") or name.endswith(".pt") or name.startswith(TMP_PREFIX))
+    return not (name.endswith(".timing.json") or name.startswith(TMP_PREFIX))
 
 
 def contract_hashes(workdir: Path) -> dict[str, str]:

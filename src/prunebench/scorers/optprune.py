@@ -30,7 +30,9 @@ Parameters (defaults in the registry entry):
   ``epsilon_study`` runs program 1.
 * ``epsilon`` / ``epsilon_unit`` — ε for program 1; unit ``"abs"`` or ``"median"``
   (multiples of the median single-sample ``‖I_i‖``, scale-free across datasets).
-* ``time_limit`` (s per program), ``node_limit`` (deterministic MILP budget),
+* ``node_limit`` (branch-and-bound nodes per MILP) and ``max_cuts``: the deterministic budget
+  (same subsets on every run); ``time_limit`` (s per program): a safety net — when it fires,
+  ``time_limited`` is true in the subset's meta and the answer depends on the machine's speed,
   ``max_exact_n`` (MILP for n up to this; greedy+swap above), ``max_swaps``,
   ``max_cuts`` (ℓ2 cutting-plane rounds), ``stratified`` (per-class removal quotas),
   ``dtype`` (``"auto"``: float64 up to 2·10⁷ influence entries, float32 above).
@@ -54,8 +56,8 @@ DEFAULTS = dict(
     program="budget",
     epsilon=None,
     epsilon_unit="abs",
-    time_limit=60.0,
-    node_limit=None,
+    time_limit=600.0,
+    node_limit=2000,
     max_exact_n=1000,
     max_swaps=2000,
     max_cuts=200,

@@ -101,8 +101,8 @@ def _influences(model, X, y, K, theta, wd, hidden, variants=("last_layer", "full
 def run(out_dir=None, n: int = 120, seed: int = 0, models=("logreg", "mlp"), hidden: int = 8,
         weight_decay: float = 1e-2, lr: float = 1.0, steps: int = 4000, retrain_steps: int = 1500,
         set_fracs=(0.02, 0.05, 0.1, 0.2), sets_per_frac: int = 12, epsilon_mults=(2.0, 5.0, 10.0, 20.0),
-        max_removed_frac: float = 0.5, budget_fracs=(0.1, 0.2), time_limit: float = 20.0, max_exact_n: int = 1000,
-        variants=("last_layer", "full")) -> dict:
+        max_removed_frac: float = 0.5, budget_fracs=(0.1, 0.2), time_limit: float = 600.0, max_exact_n: int = 1000,
+        variants=("last_layer", "full"), node_limit: int = 500, max_cuts: int = 30) -> dict:
     """Predicted vs actual parameter change of removing sets (Yang et al. 2023 §3) on the
     convex (``logreg``) and a small non-convex (``mlp``) model; program 1's ε check (ε in
     multiples of the median single-sample ‖I_i‖, removals capped at ``max_removed_frac·n`` since
@@ -110,14 +110,16 @@ def run(out_dir=None, n: int = 120, seed: int = 0, models=("logreg", "mlp"), hid
     :func:`prunebench.select.optprune.solve_epsilon`); program 2's set vs random sets of the same
     size. For ``logreg`` also one exact Newton step on the retraining objective (Hessian of the
     kept samples) — the part of the error due to the Hessian shift that the influence function
-    ignores. Returns ``{"summary": dict, "sets": DataFrame}``."""
+    ignores. The MILPs run on a deterministic budget (``node_limit`` nodes, ``max_cuts`` ℓ2 rounds);
+    ``time_limit`` is only a safety net. Returns ``{"summary": dict, "sets": DataFrame}``."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         return _run(out_dir, n, seed, models, hidden, weight_decay, lr, steps, retrain_steps, set_fracs,
-                    sets_per_frac, epsilon_mults, max_removed_frac, budget_fracs, time_limit, max_exact_n, variants)
+                    sets_per_frac, epsilon_mults, max_removed_frac, budget_fracs, time_limit, max_exact_n, variants,
+                    node_limit, max_cuts)
     finally:
         torch.set_num_threads(threads)
 
@@ -191,7 +193,8 @@ class _Model:
 
 
 def _run(out_dir, n, seed, models, hidden, weight_decay, lr, steps, retrain_steps, set_fracs, sets_per_frac,
-         epsilon_mults, max_removed_frac, budget_fracs, time_limit, max_exact_n, variants) -> dict:
+         epsilon_mults, max_removed_frac, budget_fracs, time_limit, max_exact_n, variants, node_limit,
+         max_cuts) -> dict:
     import pandas as pd
 
     from .. import exact as ex
@@ -217,13 +220,15 @@ def _run(out_dir, n, seed, models, hidden, weight_decay, lr, steps, retrain_step
             med = float(np.median(np.linalg.norm(Iv, axis=1)))
             for mult in epsilon_mults:
                 removed, meta = op.solve_epsilon(Iv, mult * med, time_limit=time_limit, max_exact_n=max_exact_n,
+                                                 node_limit=node_limit, max_cuts=max_cuts,
                                                  max_removed=int(max_removed_frac * n))
                 rows.append({**mm.record("epsilon", removed, variant, mult * med), "solver": meta["solver"],
                              "status": meta["status"], "eps_mult": mult,
                              "remove_all_feasible": meta["remove_all_feasible"]})
             for f in budget_fracs:
                 m = int(round(f * n))
-                removed, meta = op.solve_budget(Iv, m, time_limit=time_limit, max_exact_n=max_exact_n, seed=seed)
+                removed, meta = op.solve_budget(Iv, m, time_limit=time_limit, max_exact_n=max_exact_n, seed=seed,
+                                                node_limit=node_limit, max_cuts=max_cuts)
                 rows.append({**mm.record("budget", removed, variant), "solver": meta["solver"],
                              "status": meta["status"]})
     df = pd.DataFrame(rows)
