@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from .style import method_color, new_figure, save_figure
@@ -39,7 +41,11 @@ def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None 
     df["panel"] = df["noise"] + ": " + df["arch"] + " → " + df["target"]
     panels = sorted(df["panel"].unique())
     methods = sorted(df["method"].unique())
-    fig, axes = new_figure(len(panels), ncols=min(3, len(panels)))
+    # the legend sits outside on the right: room for it, and a figure tall enough for many methods
+    ncols = min(3, len(panels))
+    rows = math.ceil(len(panels) / ncols)
+    height = max(2.8, (0.6 + 0.19 * len(methods)) / rows)
+    fig, axes = new_figure(len(panels), ncols=ncols, panel_size=(3.4 + 1.9 / ncols, height))
     for ax, panel in zip(axes, panels):
         sub = df[df["panel"] == panel]
         sns.lineplot(data=sub, x="ratio", y="accuracy", hue="method", hue_order=methods, errorbar="sd",

@@ -151,6 +151,9 @@ def plot_cost_vs_accuracy(
             ax.axhline(fy, ls=":", lw=0.9, color="black", zorder=1)
             ax.plot([fx], [fy], marker="*", ms=10, color="black", zorder=4)
         ax.set_xscale("log")
+        from matplotlib.ticker import NullFormatter
+
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a narrow log range overlap
         ax.set_xlabel("total compute (s, log scale)")
         ax.set_ylabel(f"test {acc_col} (mean over seeds)")
         ax.set_title(title or label)
@@ -215,7 +218,10 @@ def plot_scoring_cost(
                 "full-data training", (ref, len(g) - 0.5), xytext=(3, 0), textcoords="offset points", fontsize=7
             )
         if log:
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlim(left=floor)
         ax.set_xlabel("seconds to choose the subset (mean over seeds)")
         ax.set_title(title or label)
