@@ -41,15 +41,12 @@ def cmd_fetch(a) -> None:
 
 def cmd_noise(a) -> None:
     from . import io
+    from .data import load_dataset
     from .data.noise import inject_noise, parse_noise
 
     kind, rate = parse_noise(a.noise)
-    meta = io.read_json(Path(a.data) / "meta.json")
-    y_train = io.load_npz(Path(a.data) / "train.npz")["y"]
-    if io.sha256_array(y_train) != meta["sha256"]["y_train"]:
-        raise ValueError(f"{a.data}: content of y_train does not match the sha256 in meta.json "
-                         "(the file changed since it was prepared; re-run prunebench fetch)")
-    y, flipped = inject_noise(y_train, meta["num_classes"], kind, rate, a.seed)
+    ds = load_dataset(a.data)  # checks every array against the sha256 recorded when it was prepared
+    y, flipped = inject_noise(ds.y_train, ds.num_classes, kind, rate, a.seed)
     io.save_npz(a.out, y=y, flipped=flipped)
     print(f"{a.noise}: flipped {int(flipped.sum())} of {len(y)} labels (seed {a.seed}) → {a.out}")
 
