@@ -112,11 +112,16 @@ def partition_args(cfg: dict, variant: str) -> str:
             f"--partition-seed {int(v.get('partition_seed', 0))}")
 
 
+def surrogate_seed_dir(root: str, arch: str, variant: str | None, seed: int) -> str:
+    """``{root}/surrogate/{arch}/seed{s}`` for the plain recipe, ``{root}/surrogate/{arch}/{variant}/seed{s}``
+    for a variant (one job's directory output)."""
+    return f"{root}/surrogate/{arch}/" + (f"{variant}/" if variant else "") + f"seed{seed}"
+
+
 def surrogate_run_dirs(cfg: dict, root: str, arch: str, variant: str | None, seed: int) -> list[str]:
-    """The surrogate folder(s) of one seed: ``{root}/surrogate/{arch}/seed{s}`` for the plain recipe,
-    ``{root}/surrogate/{arch}/{variant}/seed{s}`` for a variant, and its ``part{k}`` sub-folders
-    when the variant is partitioned."""
-    base = f"{root}/surrogate/{arch}/" + (f"{variant}/" if variant else "") + f"seed{seed}"
+    """The surrogate run folder(s) of one seed: :func:`surrogate_seed_dir`, or its ``part{k}``
+    sub-folders when the variant is partitioned."""
+    base = surrogate_seed_dir(root, arch, variant, seed)
     k = int(((cfg.get("surrogate_variants") or {}).get(variant) or {}).get("partitions", 1)) if variant else 1
     return [base] if k == 1 else [f"{base}/part{i}" for i in range(k)]
 

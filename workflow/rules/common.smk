@@ -67,10 +67,10 @@ def surrogate_inputs(w):
         return []
     if spec.surrogate is None:
         return [f"{d}/surrogate.json" for d in surrogate_dirs_all_seeds(w)]
-    root = f"results/{w.exp}/{w.dataset}/{w.noise}/surrogate/{w.arch}/{spec.surrogate}"
+    root = f"results/{w.exp}/{w.dataset}/{w.noise}"
     return sorted(
         {
-            f"{root}/seed{k}"
+            plan.surrogate_seed_dir(root, w.arch, spec.surrogate, k)
             for s in SEEDS
             for k in plan.surrogate_seeds(spec, int(s), len(SEEDS))
         }
