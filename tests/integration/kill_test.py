@@ -13,8 +13,9 @@
    session and SIGKILL the whole process group (and any straggling descendant) at a seeded moment
    spread over the run: once k of the N jobs have finished (k stratified over 0..N-2, so the kills
    cover the whole DAG whatever the machine's load), plus a seeded delay of up to D/N. "Aimed"
-   trials (about two in three) then keep polling and kill at the first sighting of a temp file, so
-   that most kills land while a job is writing its output. What existed at kill time is read right
+   trials (about two in three) then keep polling and kill at the first sighting of the temp file of a
+   long write (``LONG_WRITES``: figures, npz arrays, checkpoints), so that about half the kills land
+   while a job is writing its output. What existed at kill time is read right
    after the kill, when nothing runs any more: temp files (an interrupted write) and Snakemake's
    incomplete-job markers (``.snakemake/incomplete``).
 3. Rerun ``snakemake --cores 2 --configfile tiny.yaml --rerun-incomplete`` to completion (after
@@ -89,15 +90,20 @@ def temp_files(workdir: Path) -> list[str]:
     return sorted(os.path.relpath(f, workdir) for f in found)
 
 
-def _fast_temp_scan(workdir: Path) -> bool:
-    """Cheaper than temp_files for tight polling: stops at the first temp file."""
+#: the writes that last long enough to be caught mid-way (figures, npz arrays, checkpoints); a small
+#: JSON or CSV is often renamed before a kill sent on its sighting lands
+LONG_WRITES = (".png", ".pdf", ".npz", ".pt")
+
+
+def _fast_temp_scan(workdir: Path, suffixes: tuple[str, ...] = LONG_WRITES) -> bool:
+    """Cheaper than temp_files for tight polling: stops at the first temp file of a long write."""
     stack = [workdir / "data", workdir / "results"]
     while stack:
         d = stack.pop()
         try:
             with os.scandir(d) as it:
                 for e in it:
-                    if e.name.startswith(TMP_PREFIX):
+                    if e.name.startswith(TMP_PREFIX) and e.name.endswith(suffixes):
                         return True
                     if e.is_dir(follow_symlinks=False) and e.name not in SKIP_DIRS:
                         stack.append(Path(e.path))
