@@ -132,10 +132,10 @@ def cmd_select(a) -> None:
     R = len(a.ratios)
     if len(a.scores) != len(a.seed) or len(a.out) != R * len(a.seed):
         raise SystemExit(f"need one --scores per --seed and {R} --out per seed (seed-major)")
+    ds_hash = dataset_sha256(a.data) if a.data else None
     for i, (seed, score_file) in enumerate(zip(a.seed, a.scores)):
         try:
-            scores, meta = scorefile.read(score_file, n=len(labels),
-                                          dataset_sha256=dataset_sha256(a.data) if a.data else None)
+            scores, meta = scorefile.read(score_file, n=len(labels), dataset_sha256=ds_hash)
         except scorefile.ScoreFileError as exc:
             raise SystemExit(f"invalid score file: {exc}") from None
         keep = a.keep or meta["keep"]
