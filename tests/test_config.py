@@ -45,6 +45,8 @@ def test_shipped_configs_validate():
         (lambda c: c.update(seeds=0), "minimum"),
         (lambda c: c["sweeps"]["main"].update(noise=["sym200"]), "sym200"),
         (lambda c: c.update(unknown_key=1), "unknown_key|Additional properties"),
+        (lambda c: c["sweeps"]["main"].update(imbalance=[0]), "minimum"),
+        (lambda c: c["sweeps"]["main"].update(imbalance=[2.5]), "integer"),
     ],
 )
 def test_schema_rejects(mutate, match):
@@ -91,6 +93,21 @@ def test_retrain_settings_expand_sweeps():
     assert {"dataset": "digits", "noise": "sym20", "arch": "cnn_small", "scorer": "el2n", "strategy": "keep",
             "ratio": "0.50", "target": "mlp"} in st
     assert plan.surrogate_seeds(specs["el2n"], 1, 3) == [1]
+
+
+def test_imbalance_sweeps_run_on_the_long_tailed_dataset():
+    cfg = _tiny()
+    cfg["sweeps"] = {"main": cfg["sweeps"]["main"],
+                     "lt": {"noise": ["clean"], "arch": ["cnn_small"], "imbalance": [1, 10], "scorers": ["el2n"],
+                            "ratios": [0.5]}}
+    st = plan.retrain_settings(cfg, plan.check(cfg))
+    assert plan.long_tail_datasets(cfg) == ["digits-lt10"]
+    assert {s["dataset"] for s in st} == {"digits", "digits-lt10"}
+    lt = {(s["scorer"], s["ratio"]) for s in st if s["dataset"] == "digits-lt10"}
+    assert lt == {("full", "0.00"), ("el2n", "0.50")}
+    groups = {g["name"]: g for g in plan.retrain_groups(cfg, plan.check(cfg))}
+    assert groups["lt"]["dataset"] == ["digits", "digits-lt10"] and groups["main"]["dataset"] == ["digits"]
+    assert plan.long_tail_id("fm", 1) == "fm" and plan.long_tail_id("fm", 50) == "fm-lt50"
 
 
 def test_surrogate_variants_plan_their_folders_and_parameters():

@@ -181,3 +181,36 @@ def test_noise_names():
             parse_noise(bad)
     with pytest.raises(ValueError):
         inject_noise(np.zeros(4, int), 2, "sym", 1.0, 0)
+
+
+def test_long_tail_profile_and_contract(tmp_path, digits_dir):
+    """The CIFAR-LT profile (class c: floor(n_max · ρ^(−c/(C−1)))), a seeded choice within each class,
+    the data contract (hashes verified on load), the test set untouched, the base recorded."""
+    from prunebench.data.contract import dataset_sha256, derive_long_tail, long_tail_counts
+
+    assert long_tail_counts([100, 100, 100], 4).tolist() == [100, 50, 25]
+    assert long_tail_counts([100, 30, 100], 4).tolist() == [100, 30, 25]  # never more than a class has
+    assert long_tail_counts([7, 7], 1).tolist() == [7, 7]
+    with pytest.raises(ValueError, match="ratio must be >= 1"):
+        long_tail_counts([5, 5], 0.5)
+    base = load_dataset(digits_dir)
+    out = tmp_path / "digits-lt10"
+    meta = derive_long_tail(digits_dir, out, 10, seed=3)
+    lt = load_dataset(out)  # verify=True: every array matches the sha256 in meta.json
+    counts = np.bincount(lt.y_train, minlength=10)
+    base_counts = np.bincount(base.y_train, minlength=10)
+    assert counts.tolist() == long_tail_counts(base_counts, 10).tolist() == meta["long_tail"]["class_counts"]
+    assert counts[0] == base_counts.max() or counts[0] == base_counts[0]
+    assert counts[0] / counts[-1] == pytest.approx(10, rel=0.1)
+    assert meta["n_train"] == counts.sum() and meta["num_classes"] == 10
+    assert np.array_equal(lt.x_test, base.x_test) and np.array_equal(lt.y_test, base.y_test)
+    assert meta["long_tail"]["base_sha256"] == dataset_sha256(digits_dir) and meta["long_tail"]["seed"] == 3
+    # every kept sample is a base training sample with its label
+    rows = {(bytes(x.tobytes()), int(y)) for x, y in zip(base.x_train, base.y_train)}
+    assert all((bytes(x.tobytes()), int(y)) in rows for x, y in zip(lt.x_train, lt.y_train))
+    again = tmp_path / "again"
+    derive_long_tail(digits_dir, again, 10, seed=3)
+    assert (again / "train.npz").read_bytes() == (out / "train.npz").read_bytes()
+    other = tmp_path / "other"
+    derive_long_tail(digits_dir, other, 10, seed=4)
+    assert (other / "train.npz").read_bytes() != (out / "train.npz").read_bytes()

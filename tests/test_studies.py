@@ -326,3 +326,59 @@ def test_split_inputs():
     got = A.split_inputs(ins)
     assert got["scores"] == [ins[0]] and got["subset"] == [ins[1]] and got["labels"] == [ins[2]]
     assert got["table"] == [ins[3]] and got["npz"] == [ins[4]] and got["retrain"] == [ins[5]] and got["other"] == []
+
+
+def _retrain_json(root, dataset, scorer, ratio, seed, class_counts, class_accuracy, strategy="keep"):
+    target = "cnn"
+    arch = target
+    p = (root / f"results/{EXP}/{dataset}/clean/retrain/{arch}/{scorer}/{strategy}/r{ratio:.2f}/{target}"
+         f"/seed{seed}.json")
+    cc, ca = np.asarray(class_counts), np.asarray(class_accuracy, float)
+    io.write_json(p, {"test_accuracy": float(ca.mean()), "class_counts": cc.tolist(),
+                      "class_accuracy": ca.tolist(), "seed": seed})
+    return p
+
+
+def test_imbalance_table_by_hand(tmp_path):
+    """Tail classes come from the most imbalanced training set; per-class means and kept shares by hand."""
+    files = []
+    for s in range(2):
+        # long-tailed set: classes 0..3 with 40, 20, 10, 5 samples → tail = classes 2, 3
+        files.append(_retrain_json(tmp_path, "toy-lt8", "full", 0.0, s, [40, 20, 10, 5], [0.9, 0.8, 0.5, 0.3 + 0.1 * s],
+                                   strategy="all"))
+        files.append(_retrain_json(tmp_path, "toy-lt8", "el2n", 0.5, s, [20, 10, 6, 2], [0.8, 0.6, 0.4, 0.2]))
+        files.append(_retrain_json(tmp_path, "toy", "full", 0.0, s, [40, 40, 40, 40], [0.9, 0.9, 0.8, 0.8],
+                                   strategy="all"))
+        files.append(_retrain_json(tmp_path, "toy", "el2n", 0.5, s, [20, 20, 20, 20], [0.8, 0.8, 0.6, 0.6]))
+    df = A.imbalance_table(files)
+    assert set(df["tail_classes"]) == {"2;3"}
+    lt = df[(df["dataset"] == "toy-lt8") & (df["scorer"] == "el2n")].iloc[0]
+    assert lt["n_seeds"] == 2
+    assert lt["tail_acc_mean"] == pytest.approx(0.3) and lt["head_acc_mean"] == pytest.approx(0.7)
+    assert lt["balanced_acc_mean"] == pytest.approx(0.5)
+    assert lt["kept_frac"] == pytest.approx(38 / 75) and lt["tail_kept_frac"] == pytest.approx(8 / 15)
+    assert lt["tail_kept_vs_random"] == pytest.approx((8 / 15) / (38 / 75))
+    full = df[(df["dataset"] == "toy-lt8") & (df["scorer"] == "full")].iloc[0]
+    assert full["tail_acc_mean"] == pytest.approx((0.4 + 0.45) / 2) and full["tail_acc_std"] > 0
+    bal = df[(df["dataset"] == "toy") & (df["scorer"] == "el2n")].iloc[0]
+    assert bal["tail_acc_mean"] == pytest.approx(0.6) and bal["tail_kept_vs_random"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no full-data run"):
+        A.imbalance_table([f for f in files if "/full/" not in str(f)])
+
+
+def test_imbalance_figure_is_byte_identical(tmp_path):
+    from prunebench.plots.studies import plot_imbalance
+
+    files = []
+    for s in range(2):
+        files.append(_retrain_json(tmp_path, "toy-lt8", "full", 0.0, s, [40, 20, 10, 5], [0.9, 0.8, 0.5, 0.4],
+                                   strategy="all"))
+        for m, tail in (("random", [5, 3]), ("el2n", [8, 4])):
+            for r in (0.3, 0.7):
+                files.append(_retrain_json(tmp_path, "toy-lt8", m, r, s, [20, 10, *tail], [0.8, 0.6, 0.3, 0.1 * s]))
+    df = A.imbalance_table(files)
+    out = []
+    for i in range(2):
+        plot_imbalance(df, tmp_path / f"i{i}.pdf", tmp_path / f"i{i}.png")
+        out.append(((tmp_path / f"i{i}.pdf").read_bytes(), (tmp_path / f"i{i}.png").read_bytes()))
+    assert out[0] == out[1] and len(out[0][1]) > 1000

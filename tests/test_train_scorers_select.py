@@ -195,3 +195,19 @@ def test_score_file_roundtrip_and_errors(tmp_path):
         scorefile.read(p, n=3)
     with pytest.raises(ValueError, match="non-finite"):
         scorefile.write(p, np.array([1.0, np.inf]), "m", "high", {}, "x")
+
+
+def test_evaluate_reports_per_class_accuracy():
+    """A model that always answers class 0: class 0 fully right, the others wrong, mean = accuracy."""
+    import torch
+
+    from prunebench.train import evaluate
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.tensor([5.0, 0.0, 0.0]))
+    x = np.zeros((7, 1, 2, 2), np.float32)
+    y = np.array([0, 0, 0, 1, 1, 2, 2])
+    ev = evaluate(model, x, y, torch.device("cpu"))
+    assert ev["class_accuracy"] == [1.0, 0.0, 0.0] and ev["accuracy"] == pytest.approx(3 / 7)

@@ -13,7 +13,7 @@ def load_results(paths) -> pd.DataFrame:
     rows = []
     for p in paths:
         r = io.read_json(p)
-        r = {k: v for k, v in r.items() if k != "class_counts"}
+        r = {k: v for k, v in r.items() if k not in ("class_counts", "class_accuracy")}
         rows.append(r)
     df = pd.DataFrame(rows)
     missing = [k for k in KEYS + ["seed", "test_accuracy"] if k not in df.columns]

@@ -39,6 +39,15 @@ def cmd_fetch(a) -> None:
     print(f"{a.dataset}: {meta['n_train']} train / {meta['n_test']} test, shape {meta['shape']} → {a.out}")
 
 
+def cmd_long_tail(a) -> None:
+    from .data import derive_long_tail
+
+    meta = derive_long_tail(a.data, a.out, a.ratio, a.seed)
+    lt = meta["long_tail"]
+    print(f"long tail ×{a.ratio:g} (seed {a.seed}): {meta['n_train']} of {sum(lt['base_class_counts'])} "
+          f"training samples kept, per class {lt['class_counts']} → {a.out}")
+
+
 def cmd_noise(a) -> None:
     from . import io
     from .data import load_dataset
@@ -271,6 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="a local folder with the raw files (optional)")
     p.add_argument("--options", type=_json_arg, default={}, help='dataset options as JSON, e.g. \'{"n_train": 20000}\'')
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("long-tail", help="a prepared dataset → its long-tailed variant (training set only)",
+                       description="Keep floor(n_max · ratio^(−c/(C−1))) training samples of class c (the CIFAR-LT "
+                       "profile: class 0 is the head, the last class has n_max / ratio); the test set is kept "
+                       "whole. Writes the data contract (train.npz, test.npz, meta.json) to --out.")
+    p.add_argument("--data", required=True, help="prepared dataset folder (from `prunebench fetch`)")
+    p.add_argument("--ratio", type=float, required=True, help="imbalance ratio: largest / smallest class (≥ 1)")
+    p.add_argument("--seed", type=int, default=0, help="which samples of each class are kept")
+    p.add_argument("--out", required=True, help="output folder, e.g. data/digits-lt10")
+    p.set_defaults(func=cmd_long_tail)
 
     p = sub.add_parser("noise", help="inject seeded label noise → labels.npz (y, flipped)")
     p.add_argument("--data", required=True, help="prepared dataset folder")

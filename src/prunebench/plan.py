@@ -43,6 +43,22 @@ def dataset_id(cfg: dict) -> str:
     return d.get("id") or d["name"]
 
 
+def long_tail_id(base: str, ratio: int) -> str:
+    """The dataset id of ``base``'s long-tailed variant (``digits-lt10``); ratio 1 is ``base`` itself."""
+    return base if int(ratio) == 1 else f"{base}-lt{int(ratio)}"
+
+
+def sweep_datasets(cfg: dict, sw: dict) -> list[str]:
+    """The dataset ids a sweep runs on: the configured dataset and/or its long-tailed variants
+    (sweep key ``imbalance``, default [1])."""
+    return [long_tail_id(dataset_id(cfg), r) for r in sw.get("imbalance", [1])]
+
+
+def long_tail_datasets(cfg: dict) -> list[str]:
+    """Every long-tailed dataset id the sweeps ask for (built by the ``long_tail`` rule)."""
+    return sorted({d for sw in cfg["sweeps"].values() for d in sweep_datasets(cfg, sw)} - {dataset_id(cfg)})
+
+
 def scorer_specs(cfg: dict) -> dict[str, ScorerSpec]:
     from .scorers import get_scorer
 
@@ -244,12 +260,12 @@ def retrain_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
 
     The full-data reference does not depend on any surrogate: it is trained once per
     (noise, target), stored under ``arch = target``."""
-    ds = dataset_id(cfg)
     out = set()
     for sw in cfg["sweeps"].values():
         names = sweep_scorers(sw, specs)
         ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
-        for noise, arch, target in itertools.product(sw["noise"], sw["arch"], sw.get("target", ["same"])):
+        for ds, noise, arch, target in itertools.product(sweep_datasets(cfg, sw), sw["noise"], sw["arch"],
+                                                         sw.get("target", ["same"])):
             tgt = arch if target == "same" else target
             out.add((ds, noise, tgt, "full", "all", fmt_ratio(0), tgt))
             for name in names:
@@ -281,7 +297,7 @@ def alternation(names) -> str:
 
 
 def retrain_groups(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
-    """One retrain rule per sweep: a job trains every (ratio, seed) of one (noise, arch, scorer,
+    """One retrain rule per sweep: a job trains every (ratio, seed) of one (dataset, noise, arch, scorer,
     strategy, target) — start-up (~2–3 s of imports) is paid once per method, not per run. Earlier
     sweeps take precedence where two sweeps ask for the same files (Snakemake ruleorder)."""
     groups = []
@@ -295,6 +311,7 @@ def retrain_groups(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
         ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
         groups.append({
             "name": re.sub(r"[^A-Za-z0-9_]", "_", name),
+            "dataset": sorted(sweep_datasets(cfg, sw)),
             "noise": sorted(sw["noise"]),
             "arch": sorted(sw["arch"]),
             "target": sorted(targets),

@@ -72,6 +72,7 @@ def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict
             "n_kept": int(len(idx)),
             "n_train": int(len(y)),
             "class_counts": counts.tolist(),
+            "class_accuracy": [None if v != v else round(v, 6) for v in ev["class_accuracy"]],
         }
         io.write_json(out, result)
         results.append(result)

@@ -1,4 +1,5 @@
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -139,12 +140,15 @@ def main_setting():
     return sw["noise"][0], sw["arch"][0]
 
 
+def in_main(st):
+    """A retrain setting of the head-to-head: the configured dataset, the first sweep's noise and arch."""
+    noise, arch = main_setting()
+    return st["dataset"] == DATASET and st["noise"] == noise and st["arch"] == arch
+
+
 def score_files_main(seed=0):
     noise, arch = main_setting()
-    names = sorted(
-        {st["scorer"] for st in RETRAIN if st["noise"] == noise and st["arch"] == arch}
-        - {"full"}
-    )
+    names = sorted({st["scorer"] for st in RETRAIN if in_main(st)} - {"full"})
     return [
         f"results/{EXP}/{DATASET}/{noise}/scores/{arch}/{n}/seed{seed}.csv"
         for n in names
@@ -185,17 +189,18 @@ def cost_inputs():
     return sorted(files)
 
 
+RETRAIN_KEYS = ("dataset", "noise", "arch", "scorer", "strategy", "target")
+
+
 def retrain_job_ratios():
     """For the cost table: the ratios each retrain job trains (its group's), first group wins."""
     out = {}
     for g in RETRAIN_GROUPS:
         for st in RETRAIN:
-            k = (st["noise"], st["arch"], st["scorer"], st["strategy"], st["target"])
+            k = tuple(st[f] for f in RETRAIN_KEYS)
             if k in out or st["scorer"] == "full":
                 continue
-            if all(
-                st[f] in g[f] for f in ("noise", "arch", "scorer", "strategy", "target")
-            ):
+            if all(st[f] in g[f] for f in RETRAIN_KEYS):
                 out[k] = [float(r) for r in g["ratios"]]
     return [list(k) + [v] for k, v in sorted(out.items())]
 
@@ -216,8 +221,10 @@ def _subset_files(pred, seeds=None):
 def noisy_inputs():
     """Subsets of the noisy settings and their labels (the evaluation reads 'flipped')."""
     subs = _subset_files(lambda st: st["noise"] != "clean")
-    noises = sorted({st["noise"] for st in RETRAIN if st["noise"] != "clean"})
-    return subs + [f"results/{EXP}/{DATASET}/{n}/labels.npz" for n in noises]
+    noisy = sorted(
+        {(st["dataset"], st["noise"]) for st in RETRAIN if st["noise"] != "clean"}
+    )
+    return subs + [f"results/{EXP}/{d}/{n}/labels.npz" for d, n in noisy]
 
 
 def ablation_inputs():
@@ -239,16 +246,9 @@ def ablation_inputs():
 def main_inputs(seeds):
     """Score files and subsets of the head-to-head setting."""
     noise, arch = main_setting()
-    subs = _subset_files(
-        lambda st: st["noise"] == noise and st["arch"] == arch and st["target"] == arch,
-        seeds,
-    )
+    subs = _subset_files(lambda st: in_main(st) and st["target"] == arch, seeds)
     names = sorted(
-        {
-            st["scorer"]
-            for st in RETRAIN
-            if st["noise"] == noise and st["arch"] == arch and st["scorer"] != "full"
-        }
+        {st["scorer"] for st in RETRAIN if in_main(st) and st["scorer"] != "full"}
     )
     scores = [
         f"results/{EXP}/{DATASET}/{noise}/scores/{arch}/{n}/seed{s}.csv"
@@ -258,9 +258,24 @@ def main_inputs(seeds):
     return scores, subs, f"results/{EXP}/{DATASET}/{noise}/labels.npz"
 
 
+def imbalance_inputs():
+    """Retrain results of the long-tailed settings and of the same settings on the dataset as
+    prepared (the balanced comparison), full-data runs included."""
+    lt = set(plan.long_tail_datasets(config))
+    key = lambda st: tuple(st[f] for f in RETRAIN_KEYS[1:])
+    wanted = {key(st) for st in RETRAIN if st["dataset"] in lt}
+    sel = [
+        st for st in RETRAIN if st["dataset"] in lt | {DATASET} and key(st) in wanted
+    ]
+    return sorted(set(retrain_files(sel)))
+
+
 def study_outputs():
-    """Figures of the studies the config has: noise (a noisy setting), ablation (variants)."""
+    """Figures of the studies the config has: noise (a noisy setting), ablation (variants),
+    class imbalance (a long-tailed dataset)."""
     out = []
+    if plan.long_tail_datasets(config):
+        out.append(f"results/{EXP}/figures/imbalance.pdf")
     if any(st["noise"] != "clean" for st in RETRAIN):
         out.append(f"results/{EXP}/figures/noisy_removed.pdf")
     if any(s.ablation for s in SPECS.values()):

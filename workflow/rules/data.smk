@@ -7,6 +7,8 @@ rule fetch:
         "data/logs/fetch_{dataset}.log",
     benchmark:
         "data/benchmarks/fetch_{dataset}.tsv"
+    wildcard_constraints:
+        dataset=re.escape(DATASET),
     conda:
         "../envs/data.yaml"
     params:
@@ -20,6 +22,31 @@ rule fetch:
     shell:
         "prunebench fetch --dataset {params.name} --out data/{wildcards.dataset} "
         "{params.source} --options {params.options} > {log} 2>&1"
+
+
+rule long_tail:
+    """The configured dataset's long-tailed variant {dataset}-lt{rho} (sweep key imbalance)."""
+    input:
+        train=f"data/{DATASET}/train.npz",
+        meta=f"data/{DATASET}/meta.json",
+    output:
+        train="data/{dataset}/train.npz",
+        test="data/{dataset}/test.npz",
+        meta="data/{dataset}/meta.json",
+    log:
+        "data/logs/long_tail_{dataset}.log",
+    benchmark:
+        "data/benchmarks/long_tail_{dataset}.tsv"
+    wildcard_constraints:
+        dataset=plan.alternation(plan.long_tail_datasets(config)),
+    conda:
+        "../envs/data.yaml"
+    params:
+        ratio=lambda w: w.dataset.rsplit("-lt", 1)[1],
+        seed=config.get("imbalance_seed", 0),
+    shell:
+        "prunebench long-tail --data $(dirname {input.train}) --ratio {params.ratio} --seed {params.seed} "
+        "--out data/{wildcards.dataset} > {log} 2>&1"
 
 
 rule noise:

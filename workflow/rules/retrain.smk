@@ -24,6 +24,7 @@ for grp in RETRAIN_GROUPS:
         benchmark:
             "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}.tsv"
         wildcard_constraints:
+            dataset=plan.alternation(grp["dataset"]),
             noise=plan.alternation(grp["noise"]),
             arch=plan.alternation(grp["arch"]),
             scorer=plan.alternation(grp["scorer"]),

@@ -89,6 +89,27 @@ rule ablation:
         "pdf={output.pdf} png={output.png} > {log} 2>&1"
 
 
+rule imbalance:
+    """Class imbalance: pruning a long-tailed training set (sweep key imbalance)."""
+    input:
+        imbalance_inputs(),
+    output:
+        table="results/{exp}/tables/imbalance.csv",
+        pdf=report(
+            "results/{exp}/figures/imbalance.pdf",
+            caption="../report/imbalance.rst",
+            category="Ablations",
+        ),
+        png="results/{exp}/figures/imbalance.png",
+    log:
+        "results/{exp}/logs/studies/imbalance.log",
+    conda:
+        "../envs/plots.yaml"
+    shell:
+        "prunebench analyze imbalance --in {input} --out table={output.table} pdf={output.pdf} "
+        "png={output.png} > {log} 2>&1"
+
+
 rule stability:
     input:
         main_inputs(SEEDS)[0],

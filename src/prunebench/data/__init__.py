@@ -8,4 +8,4 @@ Everything downstream reads plain numpy: no torchvision or sklearn needed.
 
 from __future__ import annotations
 
-from .contract import DATASETS, Dataset, load_dataset, prepare  # noqa: F401
+from .contract import DATASETS, Dataset, derive_long_tail, load_dataset, prepare  # noqa: F401

@@ -45,12 +45,16 @@ def prepare(name: str, out_dir: str | os.PathLike, source: str | None = None, **
     """Build dataset ``name`` and write ``train.npz``, ``test.npz`` and ``meta.json``."""
     _known()
     xtr, ytr, xte, yte, info = DATASETS.get(name)(source=source, **kw)
+    return _write_prepared(name, out_dir, xtr, ytr, xte, yte, info)
+
+
+def _write_prepared(name: str, out_dir, xtr, ytr, xte, yte, info: dict, num_classes: int | None = None) -> dict:
     for part, x, y in (("train", xtr, ytr), ("test", xte, yte)):
         if x.ndim != 4 or len(x) != len(y):
             raise ValueError(f"{name} {part}: expected x (N,C,H,W) and y (N,), got {x.shape} and {y.shape}")
     ytr = ytr.astype(np.int64)
     yte = yte.astype(np.int64)
-    num_classes = int(max(ytr.max(), yte.max()) + 1)
+    num_classes = num_classes or int(max(ytr.max(), yte.max()) + 1)
     xf = xtr.astype(np.float32) / (255.0 if xtr.dtype == np.uint8 else 1.0)
     meta = {
         "name": name,
@@ -74,6 +78,56 @@ def prepare(name: str, out_dir: str | os.PathLike, source: str | None = None, **
     io.save_npz(out / "test.npz", x=xte, y=yte)
     io.write_json(out / "meta.json", meta)
     return meta
+
+
+def long_tail_counts(counts, ratio: float) -> np.ndarray:
+    """Per-class sizes of an exponentially long-tailed training set (Cui et al. 2019; Cao et al. 2019,
+    the CIFAR-LT profile): class c keeps ``floor(n_max · ratio^(−c/(C−1)))`` samples, n_max = the
+    largest class, so class 0 is the head, class C−1 has ``n_max / ratio`` and the imbalance ratio
+    (largest / smallest) is ``ratio``. A class never keeps more than it has."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if not ratio >= 1:
+        raise ValueError(f"long-tail imbalance ratio must be >= 1 (largest / smallest class), got {ratio}")
+    C = len(counts)
+    if C < 2:
+        raise ValueError("a long-tailed subset needs at least 2 classes")
+    want = np.floor(counts.max() * float(ratio) ** (-np.arange(C) / (C - 1)) + 1e-9).astype(np.int64)
+    out = np.minimum(counts, np.maximum(want, 1))
+    return out
+
+
+def long_tail_indices(y: np.ndarray, num_classes: int, ratio: float, seed: int) -> np.ndarray:
+    """Sorted training indices of the long-tailed subset (:func:`long_tail_counts`); which samples of
+    a class are kept is drawn with ``default_rng([seed, c])``."""
+    y = np.asarray(y)
+    counts = np.bincount(y, minlength=num_classes)
+    keep_n = long_tail_counts(counts, ratio)
+    keep = []
+    for c in range(num_classes):
+        idx = np.flatnonzero(y == c)
+        keep.append(np.random.default_rng([int(seed), c]).permutation(idx)[: keep_n[c]])
+    return np.sort(np.concatenate(keep)).astype(np.int64)
+
+
+def derive_long_tail(base_dir: str | os.PathLike, out_dir: str | os.PathLike, ratio: float, seed: int = 0) -> dict:
+    """A prepared dataset → its long-tailed variant (training set only; the test set stays balanced,
+    as in the long-tail literature). Writes the same contract (train.npz, test.npz, meta.json); the
+    meta records the base dataset's hash, the ratio, the seed and the per-class counts."""
+    base = load_dataset(base_dir)
+    keep = long_tail_indices(base.y_train, base.num_classes, ratio, seed)
+    info = {k: v for k, v in base.meta.items() if k not in {"name", "num_classes", "shape", "n_train", "n_test",
+                                                             "x_dtype", "mean", "std", "sha256", "long_tail"}}
+    info["long_tail"] = {
+        "ratio": float(ratio),
+        "seed": int(seed),
+        "base": str(base.meta.get("name")),
+        "base_dir": str(base_dir),
+        "base_sha256": dataset_sha256(base_dir),
+        "class_counts": np.bincount(base.y_train[keep], minlength=base.num_classes).tolist(),
+        "base_class_counts": np.bincount(base.y_train, minlength=base.num_classes).tolist(),
+    }
+    return _write_prepared(str(base.meta["name"]), out_dir, base.x_train[keep], base.y_train[keep],
+                           base.x_test, base.y_test, info, num_classes=base.num_classes)
 
 
 def load_dataset(data_dir: str | os.PathLike, verify: bool = True) -> Dataset:

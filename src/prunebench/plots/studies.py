@@ -536,6 +536,53 @@ def plot_class_composition(df, out_pdf: PathLike, out_png: PathLike) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# class imbalance
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_imbalance(df, out_pdf: PathLike, out_png: PathLike) -> None:
+    """Pruning a long-tailed training set (:func:`prunebench.studies.analyses.imbalance_table`). One row
+    per (dataset, noise, surrogate → target); columns: test accuracy on the tail classes, balanced
+    test accuracy (mean over classes), and the tail's kept share relative to the whole set's
+    (``tail_kept_vs_random``: 1 = random pruning's expectation, dashed; below 1 = the method prunes the
+    rare classes harder). Lines = methods (mean ± std over seeds); dotted black = full data."""
+    from matplotlib.lines import Line2D
+
+    d = _frame(df)
+    full = d[d["scorer"] == "full"]
+    d = d[(d["scorer"] != "full") & (d["ratio"] > 0)]
+    methods = _method_order(d["method"].unique())
+    rows = _groups(d, ["exp", "dataset", "noise", "arch", "target"], always=["dataset"])
+    cols = [("tail_acc_mean", "tail_acc_std", "tail-class test accuracy"),
+            ("balanced_acc_mean", "balanced_acc_std", "balanced test accuracy"),
+            ("tail_kept_vs_random", None, "tail kept share ÷ overall kept share")]
+    fig, axes = new_figure(len(rows) * len(cols), ncols=len(cols), panel_size=(3.1, 2.7))
+    tail = str(d["tail_classes"].iloc[0]).replace(";", ", ") if len(d) else ""
+    for ri, (key, g) in enumerate(rows):
+        f = full
+        for k, v in key.items():  # the full run is stored under arch = target
+            f = f[f[k] == v] if k != "arch" else f
+        for ci, (col, sd_col, label) in enumerate(cols):
+            ax = axes[ri * len(cols) + ci]
+            for m in methods:
+                s = pd.concat([f.iloc[:1], g[g["method"] == m]]).sort_values("ratio")  # full data at ratio 0
+                if (s["scorer"] != "full").any():
+                    sd = np.nan_to_num(s[sd_col].to_numpy(np.float64)) if sd_col else np.zeros(len(s))
+                    _line_band(ax, s["ratio"], s[col], sd, method_color(m))
+            if sd_col is None:
+                ax.axhline(1.0, color="0.45", ls="--", lw=1.0)
+            elif len(f):
+                ax.axhline(float(f[col].mean()), color="black", ls=":", lw=1.0)
+            ax.set_title(f"{label}\n{_title(key)}", fontsize=8)
+            ax.set_xlabel("fraction of training set removed")
+            ax.set_xticks(sorted({0.0, *g["ratio"].tolist()}))
+    handles = _method_handles(methods) + [Line2D([], [], color="black", ls=":", label="full data"),
+                                          Line2D([], [], color="0.45", ls="--", label="random (expected)")]
+    _outside_legend(fig, handles, title=f"method\n(tail classes: {tail})")
+    save_figure(fig, out_pdf, out_png)
+
+
+# ---------------------------------------------------------------------------------------------
 # most kept / most removed samples
 # ---------------------------------------------------------------------------------------------
 

@@ -672,6 +672,87 @@ def class_composition(subset_files, labels_file, seeds: Iterable[int] | None = (
     return _sorted(df, ["exp", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "seed", "class"])
 
 
+# ---------------------------------------------------------------------------------------------
+# class imbalance: what pruning does to the rare classes of a long-tailed training set
+# ---------------------------------------------------------------------------------------------
+
+IMBALANCE_COLUMNS = [
+    "exp", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "target", "method", "n_seeds",
+    "acc_mean", "acc_std", "balanced_acc_mean", "balanced_acc_std", "head_acc_mean", "head_acc_std",
+    "tail_acc_mean", "tail_acc_std", "kept_frac", "tail_kept_frac", "tail_kept_vs_random", "tail_classes",
+]  # fmt: skip
+
+
+def tail_classes(counts) -> list[int]:
+    """The rarer half of the classes (``floor(C/2)`` classes with the fewest training samples; ties
+    broken by class index, higher = rarer, as in the long-tail profile)."""
+    counts = np.asarray(counts)
+    order = sorted(range(len(counts)), key=lambda c: (counts[c], -c))
+    return sorted(order[: len(counts) // 2])
+
+
+def imbalance_table(retrain_files) -> pd.DataFrame:
+    """Per-class view of retraining on long-tailed (and, for comparison, balanced) training sets.
+
+    ``retrain_files``: per-run result JSONs (``class_counts`` of the kept subset and ``class_accuracy``
+    on the balanced test set), including each (dataset, noise, target)'s ``full`` run, whose class
+    counts are the training set's. Tail classes: :func:`tail_classes` of the most imbalanced training
+    set among the inputs (the same class ids for every dataset, so a balanced set's row shows how the
+    same classes fare without imbalance). Per setting, over seeds: accuracy, balanced accuracy (mean of
+    the per-class accuracies), head / tail accuracy (mean over those classes), the fraction of the
+    training set kept, the fraction of the tail classes' samples kept, and their ratio
+    ``tail_kept_vs_random`` (1 = the tail keeps its share, as under random pruning in expectation; < 1 =
+    the method prunes the rare classes harder)."""
+    runs = []
+    for p in _paths(retrain_files):
+        k = paths.parse(p, "retrain")
+        r = io.read_json(p)
+        if "class_accuracy" not in r or "class_counts" not in r:
+            raise ValueError(f"{p}: no per-class results (class_accuracy, class_counts); rerun its retrain job")
+        runs.append({**k, "class_counts": np.asarray(r["class_counts"], dtype=np.int64),
+                     "class_accuracy": np.asarray([np.nan if v is None else v for v in r["class_accuracy"]],
+                                                  dtype=np.float64),
+                     "accuracy": float(r["test_accuracy"])})
+    if not runs:
+        return pd.DataFrame(columns=IMBALANCE_COLUMNS)
+    train_counts = {}
+    for r in runs:
+        if r["scorer"] == "full":
+            train_counts[(r["exp"], r["dataset"], r["noise"], r["target"])] = r["class_counts"]
+    if not train_counts:
+        raise ValueError("imbalance: no full-data run among the inputs (its class counts are the training set's)")
+    most = max(train_counts.values(), key=lambda c: (c.max() / max(c.min(), 1), c.sum()))
+    tail = tail_classes(most)
+    head = [c for c in range(len(most)) if c not in set(tail)]
+    rows = []
+    for r in runs:
+        key = (r["exp"], r["dataset"], r["noise"], r["target"])
+        if key not in train_counts:
+            raise ValueError(f"imbalance: no full-data run for {key}")
+        n_c = train_counts[key]
+        acc_c = r["class_accuracy"]
+        rows.append({
+            **{c: r[c] for c in ("exp", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "target", "seed")},
+            "method": method_name(r["scorer"], r["strategy"]), "accuracy": r["accuracy"],
+            "balanced_acc": float(np.nanmean(acc_c)), "head_acc": float(np.nanmean(acc_c[head])),
+            "tail_acc": float(np.nanmean(acc_c[tail])), "kept_frac": r["class_counts"].sum() / n_c.sum(),
+            "tail_kept_frac": r["class_counts"][tail].sum() / max(n_c[tail].sum(), 1),
+        })  # fmt: skip
+    df = pd.DataFrame(rows)
+    keys = ["exp", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "target", "method"]
+    g = df.groupby(keys, sort=True)
+    out = g.agg(
+        n_seeds=("seed", "nunique"), acc_mean=("accuracy", "mean"), acc_std=("accuracy", "std"),
+        balanced_acc_mean=("balanced_acc", "mean"), balanced_acc_std=("balanced_acc", "std"),
+        head_acc_mean=("head_acc", "mean"), head_acc_std=("head_acc", "std"),
+        tail_acc_mean=("tail_acc", "mean"), tail_acc_std=("tail_acc", "std"),
+        kept_frac=("kept_frac", "mean"), tail_kept_frac=("tail_kept_frac", "mean"),
+    ).reset_index()  # fmt: skip
+    out["tail_kept_vs_random"] = out["tail_kept_frac"] / out["kept_frac"]
+    out["tail_classes"] = ";".join(map(str, tail))
+    return _sorted(out[IMBALANCE_COLUMNS], keys[:-1])
+
+
 def read_retrain(path: PathLike) -> pd.DataFrame:
     """The long ``tables/retrain.csv`` with ``ratio`` rounded to 6 decimals."""
     df = pd.read_csv(Path(path))

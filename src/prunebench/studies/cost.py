@@ -47,7 +47,7 @@ def parse_benchmark_path(path: str | Path) -> dict | None:
 def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain_ratios: dict | None = None,
                      ratios=None, variant_users: dict | None = None) -> pd.DataFrame:
     """One row per (stage, keys, seed[, ratio]). Jobs that ran every seed (scores, select) or every
-    (ratio, seed) (retrain: ``retrain_ratios[(noise, arch, scorer, strategy, target)]`` lists the
+    (ratio, seed) (retrain: ``retrain_ratios[(dataset, noise, arch, scorer, strategy, target)]`` lists the
     ratios of that job) have their wall time split evenly; a score job's per-seed compute time comes
     from its ``seed{s}.timing.json``. A surrogate variant's run (``surrogate/{arch}/{variant}/seed{s}``)
     is the own surrogate of each scorer in ``variant_users[variant]``: one row per such scorer."""
@@ -58,9 +58,11 @@ def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain
         if t.name == "surrogate.timing.json":  # .../surrogate/{arch}[/{variant}]/seed{s}/surrogate.timing.json
             i = t.parts.index("surrogate", len(t.parts) - 5)
             variant = t.parts[i + 2] if i + 5 == len(t.parts) else None
-            key = ("surrogate", t.parts[i + 1], int(t.parts[-2].removeprefix("seed")), variant, t.parts[i - 1])
-        else:  # .../scores/{arch}/{scorer}/seed{s}.timing.json
-            key = ("score", t.parts[-3], int(t.name.split(".")[0].removeprefix("seed")), t.parts[-2], t.parts[-5])
+            key = ("surrogate", t.parts[i + 1], int(t.parts[-2].removeprefix("seed")), variant, t.parts[i - 1],
+                   t.parts[i - 2])
+        else:  # .../{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.timing.json
+            key = ("score", t.parts[-3], int(t.name.split(".")[0].removeprefix("seed")), t.parts[-2], t.parts[-5],
+                   t.parts[-6])
         timings[key] = j
     rows = []
     for b in benchmark_files:
@@ -73,7 +75,7 @@ def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain
             if keys["scorer"] == "full":
                 ratios = [0.0]
             else:
-                k = (keys["noise"], keys["arch"], keys["scorer"], keys["strategy"], keys["target"])
+                k = (keys["dataset"], keys["noise"], keys["arch"], keys["scorer"], keys["strategy"], keys["target"])
                 ratios = (retrain_ratios or {}).get(k, [None])
             share = seconds / (n_seeds * len(ratios))
             for r in ratios:
@@ -90,7 +92,8 @@ def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain
         seeds = [keys["seed"]] if "seed" in keys else list(range(n_seeds))
         for s in seeds:
             row = {**keys, "seed": s, "seconds": seconds / len(seeds), "max_rss_mb": rss}
-            t = timings.get((keys["stage"], keys["arch"], s, variant or keys.get("scorer"), keys["noise"]))
+            t = timings.get((keys["stage"], keys["arch"], s, variant or keys.get("scorer"), keys["noise"],
+                             keys["dataset"]))
             if t:
                 row["compute_seconds"] = t["seconds"]
             rows += [row if owner is None else {**row, "scorer": owner} for owner in owners]

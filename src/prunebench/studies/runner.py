@@ -67,7 +67,7 @@ def cost(inputs, out, n_seeds: int = 1, attribution: str = "shared", retrain_rat
     timing = [p for p in inputs if p.endswith(".timing.json")]
     timing += [str(Path(p) / "surrogate.timing.json") for p in inputs  # surrogate variants: folders
                if Path(p).is_dir() and (Path(p) / "surrogate.timing.json").exists()]
-    rr = {tuple(r[:5]): r[5] for r in (retrain_ratios or [])}
+    rr = {tuple(r[:6]): r[6] for r in (retrain_ratios or [])}  # (dataset, noise, arch, scorer, strategy, target)
     raw = build_cost_table(bench, timing, n_seeds=n_seeds, retrain_ratios=rr, ratios=ratios,
                            variant_users=variant_users)
     io.write_dataframe(out["raw"], raw)

@@ -76,6 +76,14 @@ def composition(inputs, out):
     P.plot_sample_grid(parts["scores"], data, parts["labels"][0], out["grid_pdf"], out["grid_png"])
 
 
+@kind("imbalance")
+def imbalance(inputs, out):
+    """Per-class view of pruning a long-tailed training set: tail / balanced accuracy, tail share kept."""
+    df = A.imbalance_table(A.split_inputs(inputs)["retrain"])
+    A.write_table(df, out["table"])
+    P.plot_imbalance(df, out["pdf"], out["png"])
+
+
 @kind("epsilon")
 def epsilon(inputs, out, data: str, labels: str, surrogates: list, seeds: list, target: str, recipe: dict,
             epsilons: list, method_params: dict | None = None, model_kw: dict | None = None,

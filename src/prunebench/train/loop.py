@@ -244,10 +244,16 @@ def predict(model, x: np.ndarray, device, norm: Normalizer | None = None, batch_
 
 
 def evaluate(model, x, y, device, norm: Normalizer | None = None, batch_size: int = 1024) -> dict:
-    """Accuracy and mean cross-entropy on ``(x, y)``."""
+    """Accuracy, mean cross-entropy and per-class accuracy (class c: the share of its test samples
+    predicted c; NaN for a class absent from ``y``) on ``(x, y)``."""
     logits = torch.as_tensor(predict(model, x, device, norm, batch_size))
     yt = torch.as_tensor(y, dtype=torch.long)
+    hit = (logits.argmax(1) == yt).double()
+    C = logits.shape[1]
+    n_c = torch.bincount(yt, minlength=C).double()
+    per_class = torch.bincount(yt, weights=hit, minlength=C) / n_c
     return {
-        "accuracy": float((logits.argmax(1) == yt).float().mean()),
+        "accuracy": float(hit.mean()),
         "loss": float(F.cross_entropy(logits, yt)),
+        "class_accuracy": [float(v) for v in per_class],
     }
