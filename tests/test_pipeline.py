@@ -37,12 +37,20 @@ def test_tiny_dag_contracts(tiny_run):
             r = io.read_json(res / "retrain" / "cnn_small" / scorer / strategy / "r0.50" / "cnn_small" / f"seed{s}.json")
             assert 0 <= r["test_accuracy"] <= 1 and r["n_kept"] == len(sub) and sum(r["class_counts"]) == len(sub)
     table = pd.read_csv(wd / "results" / "tiny" / "tables" / "retrain.csv")
-    assert len(table) == (len(cfg["scorers"]) + 1) * cfg["seeds"]
+    assert (table["dataset"] == "digits").sum() == (len(cfg["scorers"]) + 1) * cfg["seeds"]
     assert table["accuracy"].between(0, 1).all()
+    # the imbalance sweep: the long-tailed subset digits-lt5 (its own data folder), per-class results
+    lt_meta = io.read_json(wd / "data" / "digits-lt5" / "meta.json")
+    assert lt_meta["long_tail"]["ratio"] == 5 and lt_meta["n_train"] == sum(lt_meta["long_tail"]["class_counts"]) < n
+    lt = table[table["dataset"] == "digits-lt5"]
+    assert sorted(set(lt["scorer"])) == ["el2n", "full", "random"] and (lt["n_train"] == lt_meta["n_train"]).all()
+    imb = pd.read_csv(wd / "results" / "tiny" / "tables" / "imbalance.csv")
+    assert set(imb["dataset"]) == {"digits", "digits-lt5"} and imb["tail_acc_mean"].between(0, 1).all()
     figures = {p.name for p in (wd / "results" / "tiny" / "figures").iterdir()}
     for stem in ("accuracy_vs_ratio", "cd_diagram", "scoring_cost", "cost_vs_accuracy", "score_correlation",
                  "noise_grid", "crossarch_gain", "score_stability", "lossless_ratio", "class_composition",
-                 "sample_grid", "moso_agreement", "ablation", "optprune_check", "epsilon_digits_clean_cnn_small_optprune"):
+                 "sample_grid", "moso_agreement", "ablation", "optprune_check", "epsilon_digits_clean_cnn_small_optprune",
+                 "imbalance"):
         for ext in ("pdf", "png"):
             assert f"{stem}.{ext}" in figures, f"{stem}.{ext} missing"
             assert (wd / "results" / "tiny" / "figures" / f"{stem}.{ext}").stat().st_size > 1000

@@ -382,3 +382,23 @@ def test_imbalance_figure_is_byte_identical(tmp_path):
         plot_imbalance(df, tmp_path / f"i{i}.pdf", tmp_path / f"i{i}.png")
         out.append(((tmp_path / f"i{i}.pdf").read_bytes(), (tmp_path / f"i{i}.png").read_bytes()))
     assert out[0] == out[1] and len(out[0][1]) > 1000
+
+
+def test_with_reference_keeps_datasets_apart(tmp_path):
+    """The full-data point attached to a method's curve is its own dataset's (a long-tailed variant has
+    its own reference); the accuracy figure draws one panel per dataset and leaves out single-ratio settings."""
+    from prunebench.plots.accuracy import accuracy_vs_ratio, with_reference
+
+    rows = []
+    for ds, full in (("toy", 0.9), ("toy-lt8", 0.6)):
+        for s in range(2):
+            rows.append({**_row("full", 0.0, s, full, strategy="all"), "dataset": ds})
+            rows += [{**_row("random", r, s, full - r / 10), "dataset": ds} for r in (0.3, 0.7)]
+            rows.append({**_row("random", 0.5, s, 0.5, arch="mlp", target="cnn"), "dataset": ds})  # one ratio
+    df = pd.DataFrame(rows)
+    ref = with_reference(df)
+    at0 = ref[(ref["scorer"] == "random") & (ref["ratio"] == 0) & (ref["arch"] == "cnn")]
+    assert at0.groupby("dataset")["accuracy"].apply(sorted).to_dict() == {"toy": [0.9, 0.9], "toy-lt8": [0.6, 0.6]}
+    df.to_csv(tmp_path / "retrain.csv", index=False)
+    accuracy_vs_ratio(tmp_path / "retrain.csv", tmp_path / "a.pdf", tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 1000

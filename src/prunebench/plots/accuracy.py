@@ -14,9 +14,14 @@ def with_reference(df: pd.DataFrame) -> pd.DataFrame:
     ref = df[df["scorer"] == "full"]
     rest = df[df["scorer"] != "full"]
     parts = [rest]
-    for (noise, arch, target), grp in rest.groupby(["noise", "arch", "target"]):
-        # the full-data reference is stored once per (noise, target), under arch = target
-        r = ref[(ref["noise"] == noise) & (ref["target"] == target)].assign(arch=arch)
+    keys = [k for k in ("exp", "dataset") if k in df.columns]
+    for key, grp in rest.groupby([*keys, "noise", "arch", "target"]):
+        *outer, noise, arch, target = key
+        # the full-data reference is stored once per (dataset, noise, target), under arch = target
+        sel = (ref["noise"] == noise) & (ref["target"] == target)
+        for k, v in zip(keys, outer):
+            sel &= ref[k] == v
+        r = ref[sel].assign(arch=arch)
         if r.empty:
             continue
         for (scorer, strategy), _ in grp.groupby(["scorer", "strategy"]):
@@ -29,7 +34,9 @@ def method_label(scorer: str, strategy: str, default: dict | None = None) -> str
 
 
 def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None = None) -> None:
-    """One panel per (noise, surrogate arch → target); lines = methods."""
+    """One panel per ([dataset,] noise, surrogate arch → target) retrained at two or more ratios (settings
+    at a single ratio, e.g. the cross-architecture grid, have their own figure; all are drawn when
+    none has two); lines = methods."""
     import seaborn as sns
     from matplotlib.lines import Line2D
 
@@ -39,6 +46,11 @@ def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None 
     df = with_reference(df)
     df["method"] = [method_label(s, t) for s, t in zip(df["scorer"], df["strategy"])]
     df["panel"] = df["noise"] + ": " + df["arch"] + " → " + df["target"]
+    if "dataset" in df.columns and df["dataset"].nunique() > 1:
+        df["panel"] = df["dataset"] + " · " + df["panel"]
+    n_ratios = df[df["ratio"] > 0].groupby("panel")["ratio"].nunique()
+    if (n_ratios >= 2).any():
+        df = df[df["panel"].isin(n_ratios[n_ratios >= 2].index)]
     panels = sorted(df["panel"].unique())
     methods = sorted(df["method"].unique())
     # the legend sits outside on the right: room for it, and a figure tall enough for many methods
