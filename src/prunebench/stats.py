@@ -520,6 +520,30 @@ def _rank_rows(values: np.ndarray) -> np.ndarray:
     return np.vstack([sps.rankdata(-np.round(row, 10), method="average") for row in values])
 
 
+def _largest_complete_design(wide: pd.DataFrame) -> pd.DataFrame:
+    """The complete block design with the most (method, setting) cells: among the method sets of the
+    settings, the one whose methods appear together in the most settings, scored by
+    |methods| × |settings| (ties: more methods). Keeps those settings (rows); methods outside the set
+    become NaN columns and are reported as left out. Studies that run two methods on many settings
+    (a cross-architecture grid) then do not reduce a head-to-head of many methods to those two."""
+    if wide.empty:
+        return wide
+    present = wide.notna()
+    best, best_score = None, (-1, -1)
+    for row in {tuple(r) for r in present.to_numpy()}:
+        cols = present.columns[list(row)]
+        if len(cols) == 0:
+            continue
+        rows = present[cols].all(axis=1)
+        score = (len(cols) * int(rows.sum()), len(cols))
+        if score > best_score:
+            best, best_score = (cols, rows), score
+    cols, rows = best
+    out = wide[rows].copy()
+    out.loc[:, [c for c in out.columns if c not in set(cols)]] = np.nan
+    return out
+
+
 def rank_summary(
     df: pd.DataFrame,
     *,
@@ -532,8 +556,9 @@ def rank_summary(
 
     Ranking unit: each method's accuracy is averaged over the seeds common to all methods of a
     setting (exp, dataset, noise, arch, target, ratio); rank 1 = best, ties share the average rank.
-    Only methods present in every setting enter (a complete block design); the others are listed in
-    ``dropped_methods``. The full-data reference and ratio 0 are excluded.
+    A complete block design is ranked: the method set and the settings where all of them were run that
+    cover the most (method, setting) cells (:func:`_largest_complete_design`); the other methods are
+    listed in ``dropped_methods``. The full-data reference and ratio 0 are excluded.
 
     Blocks (the independent "data sets" of Demšar's test):
 
@@ -556,6 +581,7 @@ def rank_summary(
         raise ValueError(f"blocks must be 'aggregate_ratios' or 'per_setting', got {blocks!r}")
     d = _pruned_only(add_method_column(df), exclude)
     wide = _setting_means(d, metric)
+    wide = _largest_complete_design(wide)
     complete = wide.columns[wide.notna().all(axis=0)]
     dropped = tuple(sorted(set(wide.columns) - set(complete)))
     wide = wide[complete]

@@ -47,7 +47,7 @@ def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None 
     df["method"] = [method_label(s, t) for s, t in zip(df["scorer"], df["strategy"])]
     df["panel"] = df["noise"] + ": " + df["arch"] + " → " + df["target"]
     if "dataset" in df.columns and df["dataset"].nunique() > 1:
-        df["panel"] = df["dataset"] + " · " + df["panel"]
+        df["panel"] = df["dataset"] + "\n" + df["panel"]  # two title lines: the panels stay apart
     n_ratios = df[df["ratio"] > 0].groupby("panel")["ratio"].nunique()
     if (n_ratios >= 2).any():
         df = df[df["panel"].isin(n_ratios[n_ratios >= 2].index)]
@@ -58,13 +58,13 @@ def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None 
     rows = math.ceil(len(panels) / ncols)
     height = max(2.8, (0.6 + 0.19 * len(methods)) / rows)
     fig, axes = new_figure(len(panels), ncols=ncols, panel_size=(3.4 + 1.9 / ncols, height))
-    for ax, panel in zip(axes, panels):
+    for i, (ax, panel) in enumerate(zip(axes, panels)):
         sub = df[df["panel"] == panel]
         sns.lineplot(data=sub, x="ratio", y="accuracy", hue="method", hue_order=methods, errorbar="sd",
                      palette={m: method_color(m) for m in methods}, marker="o", ax=ax, legend=False)
         ax.set_title(panel, fontsize=9)
         ax.set_xlabel("fraction of training set removed")
-        ax.set_ylabel("test accuracy (mean ± std over seeds)")
+        ax.set_ylabel("test accuracy (mean ± std over seeds)" if i % ncols == 0 else "")
     handles = [Line2D([], [], color=method_color(m), marker="o", label=m) for m in methods]
     fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
     save_figure(fig, out_pdf, out_png)

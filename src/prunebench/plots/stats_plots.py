@@ -114,13 +114,17 @@ def plot_cost_vs_accuracy(
     ``points``: ``stats.cost_accuracy`` output (columns ``method``, ``ratio``, ``cost_col``, ``acc_col``
     and optionally ``sd_col``; one panel per distinct (exp, dataset, noise, arch, target)). Colour =
     method, marker = ratio; the dashed step line per ratio is the Pareto front (``stats.pareto_front``:
-    no other method at that ratio is both cheaper and more accurate). The full-data reference (ratio 0)
+    no other method at that ratio is both cheaper and more accurate); settings retrained at one ratio only
+    are drawn only when no setting has two or more. The full-data reference (ratio 0)
     is a black star and a dotted horizontal line. Total compute = surrogate (as attributed by
     ``stats.cost_table``) + scoring + selection + retraining on the subset.
     """
     df = points.copy()
     df["ratio"] = df["ratio"].astype(float).round(6)
     panels = _panels(df)
+    # settings retrained at a single ratio (the cross-architecture grid) are left out when others exist
+    many = [(lab, g) for lab, g in panels if g.loc[g["ratio"] > 0, "ratio"].nunique() >= 2]
+    panels = many or panels
     fig, axes = new_figure(len(panels), ncols=min(2, len(panels)), panel_size=(4.6, 3.4))
     ratios = sorted(r for r in df["ratio"].unique() if r > 0)
     markers = {r: RATIO_MARKERS[i % len(RATIO_MARKERS)] for i, r in enumerate(ratios)}

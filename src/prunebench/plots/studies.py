@@ -91,9 +91,11 @@ def _method_handles(methods, marker="o"):
 
 
 def _outside_legend(fig, handles, title=None, fontsize=7):
+    rows = max(1, round(fig.get_size_inches()[1] / 0.16))  # entries that fit the figure's height
     fig.legend(
         handles=handles,
         loc="outside right center",
+        ncol=math.ceil(len(handles) / rows),
         fontsize=fontsize,
         frameon=False,
         title=title,
@@ -122,6 +124,12 @@ def plot_noise_grid(
     df = _frame(retrain_df)
     if same_arch and (df["arch"] == df["target"]).any():
         df = df[df["arch"] == df["target"]]
+    # rows: only the (dataset, arch, target) settings run under more than one noise setting (others,
+    # e.g. the cross-architecture diagonal or a long-tailed subset on clean labels, have their figures)
+    row_keys = [k for k in ("exp", "dataset", "arch", "target") if k in df.columns]
+    n_noise = df.groupby(row_keys)["noise"].transform("nunique")
+    if (n_noise > 1).any():
+        df = df[n_noise > 1]
     full = df[df["scorer"] == "full"]
     df = with_reference(df)
     df["method"] = [method_label(s, t) for s, t in zip(df["scorer"], df["strategy"])]

@@ -49,7 +49,7 @@ def ranks(inputs, out, blocks: str = "aggregate_ratios"):
 
     df = pd.read_csv(inputs[0])
     rk, fr, cd = rank_summary(df, blocks=blocks)
-    io.write_dataframe(out["table"], rk)
+    io.write_dataframe(out["table"], rk.reset_index())  # the method names are the index
     io.write_json(out["json"], _nan_to_none(fr.to_dict()))
     plot_cd_diagram(rk, cd, out["pdf"], out["png"], title="Average rank over settings (1 = best)")
 
