@@ -195,9 +195,11 @@ def test_pending_list_is_current():
 # --- interrupted writers ---------------------------------------------------------------------
 
 WRITER = textwrap.dedent('''
-    import sys, time
+    import signal, sys, time
     import numpy as np
     from prunebench import io
+    # Ctrl-C as in a terminal: a shell's background job (CI started with `&`) inherits SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     target = sys.argv[1]
     with io.atomic_path(target, suffix=".npy") as tmp:
         with open(tmp, "wb") as fh:
