@@ -48,6 +48,11 @@ def long_tail_id(base: str, ratio: int) -> str:
     return base if int(ratio) == 1 else f"{base}-lt{int(ratio)}"
 
 
+def long_tail_ratio(dataset: str) -> int:
+    """The imbalance ratio of a long-tailed dataset id (:func:`long_tail_id`'s inverse)."""
+    return int(dataset.rsplit("-lt", 1)[1])
+
+
 def sweep_datasets(cfg: dict, sw: dict) -> list[str]:
     """The dataset ids a sweep runs on: the configured dataset and/or its long-tailed variants
     (sweep key ``imbalance``, default [1])."""

@@ -523,14 +523,14 @@ def _rank_rows(values: np.ndarray) -> np.ndarray:
 def _largest_complete_design(wide: pd.DataFrame) -> pd.DataFrame:
     """The complete block design with the most (method, setting) cells: among the method sets of the
     settings, the one whose methods appear together in the most settings, scored by
-    |methods| × |settings| (ties: more methods). Keeps those settings (rows); methods outside the set
-    become NaN columns and are reported as left out. Studies that run two methods on many settings
+    |methods| × |settings| (ties: more methods). Returns those settings (rows) and methods (columns);
+    the caller reports the other methods as left out. Studies that run two methods on many settings
     (a cross-architecture grid) then do not reduce a head-to-head of many methods to those two."""
     if wide.empty:
         return wide
     present = wide.notna()
     best, best_score = None, (-1, -1)
-    for row in {tuple(r) for r in present.to_numpy()}:
+    for row in sorted({tuple(r) for r in present.to_numpy()}):
         cols = present.columns[list(row)]
         if len(cols) == 0:
             continue
@@ -539,9 +539,7 @@ def _largest_complete_design(wide: pd.DataFrame) -> pd.DataFrame:
         if score > best_score:
             best, best_score = (cols, rows), score
     cols, rows = best
-    out = wide[rows].copy()
-    out.loc[:, [c for c in out.columns if c not in set(cols)]] = np.nan
-    return out
+    return wide.loc[rows, cols]
 
 
 def rank_summary(
@@ -580,11 +578,9 @@ def rank_summary(
     if blocks not in ("aggregate_ratios", "per_setting"):
         raise ValueError(f"blocks must be 'aggregate_ratios' or 'per_setting', got {blocks!r}")
     d = _pruned_only(add_method_column(df), exclude)
-    wide = _setting_means(d, metric)
-    wide = _largest_complete_design(wide)
-    complete = wide.columns[wide.notna().all(axis=0)]
-    dropped = tuple(sorted(set(wide.columns) - set(complete)))
-    wide = wide[complete]
+    all_settings = _setting_means(d, metric)
+    wide = _largest_complete_design(all_settings)
+    dropped = tuple(sorted(set(all_settings.columns) - set(wide.columns)))
     setting_ranks = _rank_rows(wide.to_numpy()) if wide.size else np.empty((0, 0))
     block_keys = tuple(k for k in wide.index.names if k != "ratio")
     if blocks == "aggregate_ratios":

@@ -42,7 +42,7 @@ rule long_tail:
     conda:
         "../envs/data.yaml"
     params:
-        ratio=lambda w: w.dataset.rsplit("-lt", 1)[1],
+        ratio=lambda w: plan.long_tail_ratio(w.dataset),
         seed=config.get("imbalance_seed", 0),
     shell:
         "prunebench long-tail --data $(dirname {input.train}) --ratio {params.ratio} --seed {params.seed} "

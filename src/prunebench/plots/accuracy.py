@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from .style import method_color, new_figure, save_figure
+from .style import keep_varied, method_color, new_figure, save_figure
 
 
 def with_reference(df: pd.DataFrame) -> pd.DataFrame:
@@ -48,9 +48,7 @@ def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None 
     df["panel"] = df["noise"] + ": " + df["arch"] + " → " + df["target"]
     if "dataset" in df.columns and df["dataset"].nunique() > 1:
         df["panel"] = df["dataset"] + "\n" + df["panel"]  # two title lines: the panels stay apart
-    n_ratios = df[df["ratio"] > 0].groupby("panel")["ratio"].nunique()
-    if (n_ratios >= 2).any():
-        df = df[df["panel"].isin(n_ratios[n_ratios >= 2].index)]
+    df = keep_varied(df, ["panel"], df["ratio"].where(df["ratio"] > 0))  # curves, not single-ratio points
     panels = sorted(df["panel"].unique())
     methods = sorted(df["method"].unique())
     # the legend sits outside on the right: room for it, and a figure tall enough for many methods

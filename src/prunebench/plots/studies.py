@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .accuracy import method_label, with_reference
-from .style import method_color, new_figure, save_figure
+from .style import keep_varied, method_color, new_figure, save_figure
 
 PathLike = str | os.PathLike | None
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
@@ -126,10 +126,7 @@ def plot_noise_grid(
         df = df[df["arch"] == df["target"]]
     # rows: only the (dataset, arch, target) settings run under more than one noise setting (others,
     # e.g. the cross-architecture diagonal or a long-tailed subset on clean labels, have their figures)
-    row_keys = [k for k in ("exp", "dataset", "arch", "target") if k in df.columns]
-    n_noise = df.groupby(row_keys)["noise"].transform("nunique")
-    if (n_noise > 1).any():
-        df = df[n_noise > 1]
+    df = keep_varied(df, [k for k in ("exp", "dataset", "arch", "target") if k in df.columns], df["noise"])
     full = df[df["scorer"] == "full"]
     df = with_reference(df)
     df["method"] = [method_label(s, t) for s, t in zip(df["scorer"], df["strategy"])]

@@ -54,6 +54,15 @@ def _rgb(hex_color: str) -> tuple[float, float, float]:
     return tuple(int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
 
 
+def keep_varied(df, by, values, min_distinct: int = 2):
+    """The rows of ``df`` in the groups of ``by`` where ``values`` (a Series aligned with ``df``; NaN not
+    counted) takes at least ``min_distinct`` distinct values — a figure's panels that show a curve, not a
+    point; all rows when no group does, so a figure never goes empty."""
+    n = values.groupby([df[k] for k in by]).transform("nunique")
+    ok = n >= min_distinct
+    return df[ok] if ok.any() else df
+
+
 def split_method(name: str) -> tuple[str | None, str]:
     """(known base method, variant suffix) of a method name; (None, name) if no known base.
 
