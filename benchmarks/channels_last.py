@@ -14,20 +14,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from prunebench.models import build_model
 from prunebench.train import Recipe, fit, set_determinism
 from prunebench.train.loop import Normalizer
 
-ARCHS = {
-    "cnn_small": {"width": 8},
-    "resnet_small": {"width": 8},
-    "timm-test_resnet": {},
-    "timm-test_vit": {"patch_size": 7},
-}
+# the learners and their options, as the preset sets them
+PRESET = Path(__file__).resolve().parents[1] / "config" / "presets" / "fashion_mnist.yaml"
+ARCHS = yaml.safe_load(PRESET.read_text())["models"]
 
 
 def main() -> None:
@@ -48,7 +47,7 @@ def main() -> None:
     print(f"{'arch':18s} {'NCHW s/epoch':>13s} {'NHWC s/epoch':>13s} {'NCHW ÷ NHWC':>12s}")
     for arch in a.archs:
         kw = dict(ARCHS[arch])
-        if arch == "timm-test_vit" and shape[1] % kw["patch_size"]:
+        if "patch_size" in kw and shape[1] % kw["patch_size"]:
             kw["patch_size"] = shape[1] // 2
         times = {False: [], True: []}
         for p in range(a.pairs):
