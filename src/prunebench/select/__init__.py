@@ -48,6 +48,37 @@ def class_quotas(y: np.ndarray, n_keep: int) -> np.ndarray:
     return dict(zip(classes.tolist(), q.tolist()))
 
 
+def water_fill(sizes, m: int) -> np.ndarray:
+    """Split ``m`` as evenly as the ``sizes`` allow: visit groups from the smallest up (ties: lower
+    position), each taking min(size, ⌊m_left / groups_left⌋). Small groups are taken whole and what
+    they cannot hold goes to the others (CCS's stratum budgets, MoSo's equal class quotas)."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if m > sizes.sum():
+        raise ValueError(f"cannot keep {m} samples from groups of {int(sizes.sum())} in all")
+    out = np.zeros(len(sizes), np.int64)
+    left = int(m)
+    for j, b in enumerate(np.argsort(sizes, kind="stable")):
+        out[b] = min(int(sizes[b]), left // (len(sizes) - j))
+        left -= int(out[b])
+    if left:
+        raise AssertionError(f"water filling left {left} of {m} unfilled")  # cannot happen
+    return out
+
+
+def class_equal_quotas(y: np.ndarray, n_keep: int) -> dict:
+    """Per-class keep counts as equal as possible (n_keep / K each); a class smaller than its share
+    is kept whole and the rest is shared by the others (:func:`water_fill`)."""
+    classes, counts = np.unique(y, return_counts=True)
+    return dict(zip(classes.tolist(), water_fill(counts, n_keep).tolist()))
+
+
+def _per_class_top(scores, keep, y, quotas: dict) -> np.ndarray:
+    """Within each class, the first ``quotas[c]`` of the ranking in direction ``keep``."""
+    order = order_kept_first(scores, keep)
+    kept = [order[y[order] == c][:q] for c, q in quotas.items()]
+    return np.sort(np.concatenate(kept)).astype(np.int64)
+
+
 @register_strategy("keep")
 def keep_by_direction(scores, keep, ratio, y=None, rng=None, **_):
     """Keep the top of the score ranking in the scorer's own direction."""
@@ -73,10 +104,19 @@ def class_balanced(scores, keep, ratio, y=None, rng=None, **_):
     if y is None:
         raise ValueError("class-balanced selection needs the training labels")
     n = len(scores)
-    quotas = class_quotas(y, n - n_removed(n, ratio))
-    order = order_kept_first(scores, keep)
-    kept = [order[y[order] == c][:q] for c, q in quotas.items()]
-    return np.sort(np.concatenate(kept)).astype(np.int64)
+    return _per_class_top(scores, keep, np.asarray(y), class_quotas(y, n - n_removed(n, ratio)))
+
+
+@register_strategy("classeq")
+def class_equal(scores, keep, ratio, y=None, rng=None, **_):
+    """Per class, keep the top of the ranking, equal quotas (n_keep / K each; a class with fewer
+    samples is kept whole, the others share what it cannot hold). The MoSo release's selection
+    (hrtan/MoSo ``retraining.py``), without its masking quirk: a class's quota is filled from that
+    class's own ranking only, whatever the sign of its scores."""
+    if y is None:
+        raise ValueError("per-class equal-quota selection needs the training labels")
+    n = len(scores)
+    return _per_class_top(scores, keep, np.asarray(y), class_equal_quotas(y, n - n_removed(n, ratio)))
 
 
 def get_strategy(name: str) -> Callable:

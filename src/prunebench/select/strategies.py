@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import class_quotas, n_removed, order_kept_first, register_strategy
+from . import class_quotas, n_removed, order_kept_first, register_strategy, water_fill
 
 
 def resolve_beta(beta, ratio: float) -> float:
@@ -55,17 +55,11 @@ def stratum_ids(scores: np.ndarray, k: int) -> np.ndarray:
 def stratum_budgets(sizes: np.ndarray, m: int) -> np.ndarray:
     """Algorithm 1's allocation: visit strata from the smallest up (ties: lower id);
     each takes min(size, ⌊m_left / strata_left⌋)."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    if m > sizes.sum():
-        raise ValueError(f"CCS budget {m} exceeds the {sizes.sum()} samples left after the hard cut-off")
-    out = np.zeros(len(sizes), np.int64)
-    left = int(m)
-    for j, b in enumerate(np.argsort(sizes, kind="stable")):
-        out[b] = min(int(sizes[b]), left // (len(sizes) - j))
-        left -= int(out[b])
-    if left:
-        raise AssertionError(f"CCS allocation left {left} of {m} unfilled")  # cannot happen: water-filling
-    return out
+    try:
+        return water_fill(sizes, m)
+    except ValueError:
+        raise ValueError(f"CCS budget {m} exceeds the {np.asarray(sizes).sum()} samples left after the hard "
+                         "cut-off") from None
 
 
 def ccs_select(scores, n_keep: int, n_hard: int, hard: str, k: int, rng: np.random.Generator) -> np.ndarray:
