@@ -30,6 +30,7 @@ class Recipe:
     max_steps: int | None = None
     amp: bool = False
     channels_last: bool = False
+    clip_grad_norm: float | None = None  # max ‖∇θ‖₂ per update (the MoSo release's retraining clips at 1)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
@@ -103,7 +104,9 @@ class FitResult:
     dynamics: dict[str, np.ndarray] | None = None
 
 
-DYNAMICS_KEYS = ("prob", "pred", "loss", "margin", "el2n")
+DYNAMICS_KEYS = ("prob", "pred", "loss", "margin", "pmargin", "el2n")
+#: the keys of the eval pass (``record_eval``): the same quantities, read in eval mode on the un-augmented batch
+EVAL_KEYS = tuple(f"eval_{k}" for k in DYNAMICS_KEYS)
 
 
 def _make_optimizer(model, recipe: Recipe):
@@ -133,6 +136,8 @@ def fit(
     on_checkpoint: Callable[[int, int, float, dict], None] | None = None,
     desc: str = "train",
     progress: bool = True,
+    record_eval: bool = False,
+    on_epoch_end: Callable[[int], None] | None = None,
 ) -> FitResult:
     """Train ``model`` in place on ``(x, y)``.
 
@@ -141,6 +146,12 @@ def fit(
       forward pass itself (no extra pass): probability of the given label,
       predicted class, loss, logit margin (label logit − largest other) and
       EL2N (‖softmax − onehot‖₂). Arrays are ``(epochs, n)``.
+    * ``record_eval`` (with ``record``): also read the same quantities in a
+      second forward pass before each update, in eval mode on the batch's
+      un-augmented images (``eval_*`` arrays): the view the DynUnc release reads
+      (BAAI-DCAI/Dataset-Pruning). It does not change training: no gradient,
+      no random draw, no BatchNorm statistics update.
+    * ``on_epoch_end(epoch)``: called after each epoch (e.g. a test evaluation).
     * ``checkpoint_steps``: before update ``k`` (0-based), call
       ``on_checkpoint(k, epoch, lr_k, state_dict)`` with the parameters
       θ_k and the learning rate η_k that update ``k`` uses.
@@ -161,13 +172,8 @@ def fit(
         raise ValueError(f"checkpoint steps must lie in [0, {total}), got {sorted(ckpts)}")
     dyn = None
     if record:
-        dyn = {
-            "prob": np.zeros((epochs, n), np.float32),
-            "pred": np.zeros((epochs, n), np.int64),
-            "loss": np.zeros((epochs, n), np.float32),
-            "margin": np.zeros((epochs, n), np.float32),
-            "el2n": np.zeros((epochs, n), np.float32),
-        }
+        keys = DYNAMICS_KEYS + (EVAL_KEYS if record_eval else ())
+        dyn = {k: np.zeros((epochs, n), np.int64 if k.endswith("pred") else np.float32) for k in keys}
     use_amp = recipe.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     step = 0
@@ -188,8 +194,11 @@ def fit(
                 g["lr"] = lr
             if step in ckpts and on_checkpoint is not None:
                 on_checkpoint(step, epoch, lr, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
-            xb = batch_to_tensor(x_t[idx], norm, device)
-            xb = augment_batch(xb, recipe.augment, gen)
+            x_clean = batch_to_tensor(x_t[idx], norm, device)
+            if dyn is not None and record_eval:  # the eval pass reads θ_k, before update k (as the DynUnc release)
+                with torch.no_grad():
+                    _record_eval(dyn, epoch, idx.numpy(), model, x_clean, y_t[idx].to(device), recipe, use_amp)
+            xb = augment_batch(x_clean, recipe.augment, gen)
             if recipe.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y_t[idx].to(device)
@@ -199,6 +208,9 @@ def fit(
                 loss = losses.mean()
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if recipe.clip_grad_norm is not None:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(recipe.clip_grad_norm))
             scaler.step(opt)
             scaler.update()
             with torch.no_grad():
@@ -214,21 +226,37 @@ def fit(
         log.append({"epoch": epoch, "steps": step, "lr_end": recipe.lr_at(min(step, total - 1), total),
                     "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1)})
         bar.set_postfix(loss=f"{log[-1]['train_loss']:.3f}", acc=f"{log[-1]['train_acc']:.3f}")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
     bar.close()
     return FitResult(steps=step, epochs=epochs, log=log, dynamics=dyn)
 
 
-def _record(dyn, epoch, idx, logits, yb, losses, pred) -> None:
+def _record(dyn, epoch, idx, logits, yb, losses, pred, prefix: str = "") -> None:
     p = torch.softmax(logits, 1)
     py = p.gather(1, yb[:, None])[:, 0]
     ly = logits.gather(1, yb[:, None])[:, 0]
     other = logits.scatter(1, yb[:, None], float("-inf")).amax(1)
+    p_other = p.scatter(1, yb[:, None], float("-inf")).amax(1)
     onehot = F.one_hot(yb, logits.shape[1]).float()
-    dyn["prob"][epoch, idx] = py.cpu().numpy()
-    dyn["pred"][epoch, idx] = pred.cpu().numpy()
-    dyn["loss"][epoch, idx] = losses.cpu().numpy()
-    dyn["margin"][epoch, idx] = (ly - other).cpu().numpy()
-    dyn["el2n"][epoch, idx] = (p - onehot).norm(dim=1).cpu().numpy()
+    dyn[prefix + "prob"][epoch, idx] = py.cpu().numpy()
+    dyn[prefix + "pred"][epoch, idx] = pred.cpu().numpy()
+    dyn[prefix + "loss"][epoch, idx] = losses.cpu().numpy()
+    dyn[prefix + "margin"][epoch, idx] = (ly - other).cpu().numpy()
+    dyn[prefix + "pmargin"][epoch, idx] = (py - p_other).cpu().numpy()
+    dyn[prefix + "el2n"][epoch, idx] = (p - onehot).norm(dim=1).cpu().numpy()
+
+
+def _record_eval(dyn, epoch, idx, model, x_clean, yb, recipe: Recipe, use_amp: bool) -> None:
+    """The eval pass of one batch (before its update): eval mode, un-augmented images."""
+    model.eval()
+    if recipe.channels_last:
+        x_clean = x_clean.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(x_clean.device.type, enabled=use_amp):
+        lg = model(x_clean).float()
+    losses = F.cross_entropy(lg, yb, reduction="none")
+    _record(dyn, epoch, idx, lg, yb, losses, lg.argmax(1), prefix="eval_")
+    model.train()
 
 
 @torch.no_grad()

@@ -20,24 +20,38 @@ import numpy as np
 
 from .. import io
 
+SAMPLINGS = ("even", "random", "epoch_random")
 
-def checkpoint_steps(total: int, T: int, mode: str = "even", seed: int = 0) -> list[int]:
+
+def checkpoint_steps(total: int, T: int, mode: str = "even", seed: int = 0, steps_per_epoch: int | None = None
+                     ) -> list[int]:
     """The T steps (0-based update indices) whose parameters are saved.
 
     ``even``: the ends of T equal stretches of training (the last update, and never
     the random initialisation at step 0); ``random``: T distinct steps in 1..total−1
-    drawn with ``seed`` (the MoSo release samples epoch checkpoints at random,
-    unseeded). Raises if T exceeds the number of steps.
+    drawn with ``seed``; ``epoch_random``: T distinct epoch ends (the parameters after
+    epoch e, e = 1..E−1) drawn with ``seed`` — the MoSo release saves a checkpoint
+    per epoch and draws its checkpoints among them at random (unseeded there).
+    Raises if T exceeds the number of steps (or of epoch ends).
     """
     if T < 1:
         raise ValueError(f"T must be ≥ 1, got {T}")
+    if mode == "epoch_random":
+        if not steps_per_epoch:
+            raise ValueError("epoch_random sampling needs steps_per_epoch")
+        ends = list(range(steps_per_epoch, total, steps_per_epoch))
+        if T > len(ends):
+            raise ValueError(f"T = {T} epoch-end checkpoints asked for, but training has only {len(ends)} "
+                             "epoch ends before the last (raise the epochs or lower T)")
+        pick = np.random.default_rng([seed, 5]).choice(len(ends), size=T, replace=False)
+        return sorted(ends[int(i)] for i in pick)
     if T > total - 1:
         raise ValueError(f"T = {T} checkpoints asked for, but training has only {total} steps")
     if mode == "even":
         return sorted({int(round(v)) for v in np.linspace(0, total - 1, T + 1)[1:]})
     if mode == "random":
         return sorted(int(v) + 1 for v in np.random.default_rng(seed).choice(total - 1, size=T, replace=False))
-    raise ValueError(f"unknown checkpoint sampling {mode!r}: use even or random")
+    raise ValueError(f"unknown checkpoint sampling {mode!r}: use one of {', '.join(SAMPLINGS)}")
 
 
 def partition_indices(n: int, partitions: int, mode: str = "contiguous", seed: int = 0) -> list[np.ndarray]:
@@ -90,10 +104,13 @@ def train_surrogate(
     progress: bool = True,
     indices: np.ndarray | None = None,
     partition: dict | None = None,
+    eval_pass: bool = True,
 ) -> dict:
     """Train one surrogate on the training set (or on ``indices`` of it: a partition, whose
     sorted indices are saved as ``indices.npy`` and described by ``partition`` in the meta),
-    recording per-sample dynamics and the sampled checkpoints."""
+    recording per-sample dynamics and the sampled checkpoints. ``eval_pass``: also record the
+    dynamics of an eval-mode pass on the un-augmented batch before each update (``eval_*``
+    arrays; see :func:`prunebench.train.loop.fit`)."""
     import torch
 
     from ..data import load_dataset
@@ -118,7 +135,7 @@ def train_surrogate(
     n = len(y)
     total = rec.total_steps(n)
     spe = rec.steps_per_epoch(n)
-    sampled = checkpoint_steps(total, T, sampling, seed)
+    sampled = checkpoint_steps(total, T, sampling, seed, spe)
     extra = [e * spe for e in save_epochs if 0 < e * spe < total]
     for e in save_epochs:
         if not 0 < e < rec.epochs:
@@ -134,7 +151,7 @@ def train_surrogate(
     norm = Normalizer(ds.meta["mean"], ds.meta["std"])
     res = fit(model, x_train, y, rec, seed, dev, norm=norm, record=True,
               checkpoint_steps=sorted(set(sampled) | set(extra)), on_checkpoint=save,
-              desc=f"surrogate {arch} seed{seed}", progress=progress)
+              desc=f"surrogate {arch} seed{seed}", progress=progress, record_eval=eval_pass)
     io.save_npz(out / "dynamics.npz", **res.dynamics)
     io.torch_save(out / "model.pt", {k: v.cpu() for k, v in model.state_dict().items()})
     io.write_csv(out / "train_log.csv", list(res.log[0].keys()), [list(r.values()) for r in res.log])
@@ -149,6 +166,7 @@ def train_surrogate(
         "epochs": res.epochs,
         "T": T,
         "sampling": sampling,
+        "eval_pass": bool(eval_pass),
         "checkpoints": sorted(ckpts, key=lambda c: c["step"]),
         "in_shape": list(ds.in_shape),
         "num_classes": ds.num_classes,
