@@ -10,4 +10,13 @@ wrapper fetch their inputs from the context.
 
 from __future__ import annotations
 
-from .base import SCORERS, ScoreContext, ScorerInfo, get_scorer, list_scorers, register_scorer  # noqa: F401
+from .base import (  # noqa: F401
+    SCORERS,
+    Protocol,
+    ScoreContext,
+    ScorerInfo,
+    get_scorer,
+    list_scorers,
+    protocol_table,
+    register_scorer,
+)

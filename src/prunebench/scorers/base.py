@@ -14,6 +14,39 @@ import numpy as np
 
 from ..registry import Registry
 
+#: selection rules a release can use, by the strategy that implements each
+SELECTIONS = {
+    "keep": "global top-k",
+    "classeq": "per class, equal quotas",
+    "classbal": "per class, quotas ∝ class size",
+    "ccs": "global, CCS strata",
+    "solver": "discrete program (writes subsets)",
+}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How the method's authors run it, as read in their release (or paper, where no release exists).
+
+    ``release``: the file(s) read, ``owner/repo path`` (or "paper only: …" / "no release: …");
+    ``selection``: the strategy that reproduces the release's selection rule (a key of
+    :data:`SELECTIONS`); ``view``: where the release reads the model, in words;
+    ``params``: the release's values of this scorer's parameters, applied by default;
+    ``uniform``: the values the uniform protocol uses instead (the training pass,
+    the registered defaults); ``notes``: what the project's default still does otherwise,
+    and parameters that live outside the scorer (strategy parameters, run averaging)."""
+
+    release: str
+    selection: str = "keep"
+    view: str = "training pass"
+    params: dict = field(default_factory=dict)
+    uniform: dict = field(default_factory=dict)
+    notes: str = ""
+
+    def __post_init__(self):
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"protocol selection {self.selection!r} not among {sorted(SELECTIONS)}")
+
 
 @dataclass(frozen=True)
 class ScorerInfo:
@@ -25,6 +58,18 @@ class ScorerInfo:
     defaults: dict = field(default_factory=dict)
     kind: str = "score"  # "score" | "solver" (writes subsets itself)
     needs_surrogate: bool = True
+    protocol: Protocol | None = None
+    check: Callable[[dict, dict], str | None] | None = None
+
+    @property
+    def uniform_params(self) -> dict:
+        """The parameters of the uniform protocol (the release's view and settings undone)."""
+        return {**self.defaults, **(self.protocol.uniform if self.protocol else {})}
+
+    def check_params(self, params: dict, surrogate: dict) -> str | None:
+        """A config problem with ``params`` given the surrogate setting (``epochs``, ``T``,
+        ``save_epochs``, ``eval_pass``), as a message; None when fine."""
+        return self.check(params, surrogate) if self.check else None
 
     @property
     def summary(self) -> str:
@@ -35,17 +80,28 @@ class ScorerInfo:
 SCORERS: Registry[ScorerInfo] = Registry("scorer")
 
 
-def register_scorer(name: str, *, keep: str, paper: str, strategy: str = "keep", kind: str = "score",
-                    needs_surrogate: bool = True, **defaults: Any):
+def register_scorer(name: str, *, keep: str, paper: str, kind: str = "score", needs_surrogate: bool = True,
+                    protocol: Protocol | None = None, check: Callable[[dict, dict], str | None] | None = None,
+                    **defaults: Any):
     """Decorator: register ``fn(ctx, **params) -> scores`` as scorer ``name``.
 
     ``defaults`` are the scorer's parameters (overridable from config);
-    ``needs_surrogate=False`` for scorers that read only x and y (random)."""
+    ``needs_surrogate=False`` for scorers that read only x and y (random).
+    ``protocol``: the authors' protocol (:class:`Protocol`): its selection is the
+    scorer's default strategy and its ``params`` override ``defaults``.
+    ``check(params, surrogate)``: returns a message when the parameters do not fit the
+    surrogate setting (run at dry-run time by :func:`prunebench.plan.check`)."""
     if keep not in ("high", "low"):
         raise ValueError(f"keep must be 'high' or 'low', got {keep!r}")
+    protocol = protocol or Protocol("no release")
+    unknown = (set(protocol.params) | set(protocol.uniform)) - set(defaults)
+    if unknown:
+        raise ValueError(f"scorer {name}: protocol names parameters {sorted(unknown)} it does not take")
+    strategy = "solver" if kind == "solver" else protocol.selection
 
     def wrap(fn):
-        return ScorerInfo(name, fn, keep, paper, strategy, dict(defaults), kind, needs_surrogate)
+        return ScorerInfo(name, fn, keep, paper, strategy, {**defaults, **protocol.params}, kind, needs_surrogate,
+                          protocol, check)
 
     return SCORERS.decorator(name, wrap)
 
@@ -66,6 +122,21 @@ def get_scorer(name: str) -> ScorerInfo:
 def list_scorers() -> list[ScorerInfo]:
     _discover()
     return [SCORERS.get(n) for n in SCORERS.names()]
+
+
+def protocol_table() -> str:
+    """The README's method-protocol table (Markdown), generated from the registry."""
+    def fmt(d: dict) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(d.items())) or "—"
+
+    lines = ["| method | release (file read) | selection | view | release parameters | uniform protocol "
+             "| notes |", "|---|---|---|---|---|---|---|"]
+    for s in list_scorers():
+        p = s.protocol
+        lines.append(f"| `{s.name}` | {p.release} | {SELECTIONS[p.selection]} (`{s.strategy}`) | {p.view} | "
+                     f"{fmt(p.params)} | global top-k, {fmt(p.uniform) if p.uniform else 'same scores'} | "
+                     f"{p.notes or '—'} |")
+    return "\n".join(lines) + "\n"
 
 
 class ScoreContext:
@@ -149,6 +220,20 @@ class ScoreContext:
         run = run or self.surrogate
         model = run.load_model(device=self.device)
         return predict(model, self.x, self.device, run.norm, self.chunk_size, fn=embed)
+
+    def dynamics(self, key: str, view: str = "train", run=None) -> np.ndarray:
+        """A recorded dynamics array, ``(epochs, n)``: read in the training pass (``view='train'``) or
+        in the eval-mode pass on un-augmented images before each update (``'eval'``)."""
+        run = run or self.surrogate
+        if view not in ("train", "eval"):
+            raise ValueError(f"view must be 'train' or 'eval', got {view!r}")
+        name = key if view == "train" else f"eval_{key}"
+        d = run.dynamics
+        if name not in d:
+            hint = ("the surrogate recorded no eval pass: set surrogate.eval_pass: true (the default) and re-run "
+                    "the surrogate rule" if view == "eval" else "re-run the surrogate rule")
+            raise ValueError(f"{run.path}/dynamics.npz has no {name!r} array; {hint}")
+        return d[name]
 
     def logits(self, run=None, checkpoint: dict | None = None) -> np.ndarray:
         from ..train import predict

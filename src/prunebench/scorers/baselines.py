@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import register_scorer
+from .base import Protocol, register_scorer
+from .dynamics import _check_eval_pass
 
 # --- pure functions -------------------------------------------------------
 
@@ -135,7 +136,15 @@ def _full_grad_norm(ctx, run, checkpoint) -> np.ndarray:
 # --- registered scorers ----------------------------------------------------
 
 
-@register_scorer("grand", keep="high", paper="Paul et al., NeurIPS 2021, arXiv 2107.07075", epoch=3, full=False)
+@register_scorer("grand", keep="high", paper="Paul et al., NeurIPS 2021, arXiv 2107.07075", epoch=3, full=False,
+                 check=lambda p, sur: None if int(p["epoch"]) in sur["save_epochs"] or int(p["epoch"]) == 0 else (
+                     f"epoch = {p['epoch']} is read at its epoch-end checkpoint, but surrogate.save_epochs = "
+                     f"{sur['save_epochs']} does not save it (add {p['epoch']})"),
+                 protocol=Protocol("mansheej/data_diet data_diet/scores.py, data.py (keep_max_scores)", selection="keep",
+                                   view="eval mode, un-augmented, at a checkpoint",
+                                   notes="the release averages over 10 runs and differentiates the whole network; "
+                                         "here the last layer in closed form (full=True for all layers) and "
+                                         "`average_surrogates` runs"))
 def grand(ctx, epoch: int = 3, full: bool = False) -> np.ndarray:
     """GraNd: per-sample gradient norm early in training (Paul et al. 2021,
     Sec. 2: χ_t(x, y) = E_{w_t} ‖g_t(x, y)‖₂), the expectation taken as the mean
@@ -156,35 +165,61 @@ def grand(ctx, epoch: int = 3, full: bool = False) -> np.ndarray:
     return np.mean(per_run, axis=0)
 
 
-@register_scorer("aum", keep="low", paper="Pleiss et al., NeurIPS 2020, arXiv 2001.10528", epochs=None)
-def aum(ctx, epochs: int | None = None) -> np.ndarray:
-    """Area under the margin: mean logit margin over training. Low AUM = hard or
+@register_scorer("aum", keep="low", paper="Pleiss et al., NeurIPS 2020, arXiv 2001.10528", epochs=None, form="logit",
+                 protocol=Protocol("paper only: asappresearch/aum ranks samples to flag mislabels, it does not "
+                                   "prune", selection="keep", view="training pass",
+                                   notes="under CCS (haizhongzheng/Coverage-centric-coreset-selection "
+                                         "generate_importance_score.py) AUM is the sum of probability margins: "
+                                         "form=prob; β grows with the ratio there (README examples 0.2 at 80 %, "
+                                         "0.3 at 90 % removed, no table below), here β = 0.1"))
+def aum(ctx, epochs: int | None = None, form: str = "logit") -> np.ndarray:
+    """Area under the margin: mean margin over training. Low AUM = hard or
     mislabelled; as a pruning score the hard (low) side is kept. With the ``ccs``
-    strategy the lowest β (likely mislabelled) are dropped first, as in CCS."""
-    return area_under_margin(ctx.surrogate.dynamics["margin"], epochs)
+    strategy the lowest β (likely mislabelled) are dropped first, as in CCS.
+    ``form='logit'`` (Pleiss et al.): label logit − largest other logit; ``'prob'``
+    (the CCS release): the same difference of softmax probabilities (a sum over
+    iterations there: the mean over epochs ranks the same)."""
+    if form not in ("logit", "prob"):
+        raise ValueError(f"AUM form must be 'logit' or 'prob', got {form!r}")
+    return area_under_margin(ctx.dynamics("margin" if form == "logit" else "pmargin"), epochs)
 
 
-@register_scorer("entropy", keep="high", paper="Coleman et al., ICLR 2020, arXiv 1906.11829 (DeepCore Uncertainty)")
+@register_scorer("entropy", keep="high", paper="Coleman et al., ICLR 2020, arXiv 1906.11829 (DeepCore Uncertainty)",
+                 protocol=Protocol("PatrickZH/DeepCore deepcore/methods/uncertainty.py; main.py (--balance, default True)",
+                                   selection="classbal", view="final model, eval mode",
+                                   notes="DeepCore trains its scoring model `selection_epochs` epochs at constant lr "
+                                         "without augmentation; here the surrogate's final model"))
 def entropy(ctx) -> np.ndarray:
     """Predictive entropy of the final surrogate; the uncertain (high) are kept."""
     return entropy_scores(ctx.logits())
 
 
 @register_scorer("least_confidence", keep="high",
-                 paper="Coleman et al., ICLR 2020, arXiv 1906.11829 (DeepCore Uncertainty)")
+                 paper="Coleman et al., ICLR 2020, arXiv 1906.11829 (DeepCore Uncertainty)",
+                 protocol=Protocol("PatrickZH/DeepCore deepcore/methods/uncertainty.py; main.py (--balance, default True)",
+                                   selection="classbal", view="final model, eval mode",
+                                   notes="DeepCore trains its scoring model `selection_epochs` epochs at constant lr "
+                                         "without augmentation; here the surrogate's final model"))
 def least_confidence(ctx) -> np.ndarray:
     """1 − max softmax probability of the final surrogate; the uncertain (high) are kept."""
     return least_confidence_scores(ctx.logits())
 
 
-@register_scorer("margin", keep="low", paper="Coleman et al., ICLR 2020, arXiv 1906.11829 (DeepCore Uncertainty)")
+@register_scorer("margin", keep="low", paper="Coleman et al., ICLR 2020, arXiv 1906.11829 (DeepCore Uncertainty)",
+                 protocol=Protocol("PatrickZH/DeepCore deepcore/methods/uncertainty.py; main.py (--balance, default True)",
+                                   selection="classbal", view="final model, eval mode",
+                                   notes="DeepCore trains its scoring model `selection_epochs` epochs at constant lr "
+                                         "without augmentation; here the surrogate's final model"))
 def margin(ctx) -> np.ndarray:
     """Top-1 − top-2 softmax probability of the final surrogate; the uncertain (low) are kept."""
     return margin_scores(ctx.logits())
 
 
 @register_scorer("static_unc", keep="high", paper="He et al., CVPR 2024, arXiv 2306.05175 (static baseline)",
-                 drop_last=True)
-def static_unc(ctx, drop_last: bool = True) -> np.ndarray:
-    """Std of the training-label probability over the whole surrogate run."""
-    return static_uncertainty(ctx.surrogate.dynamics["prob"], drop_last)
+                 drop_last=True, view="train", check=_check_eval_pass,
+                 protocol=Protocol("BAAI-DCAI/Dataset-Pruning (DynUnc's release; the paper's static baseline)",
+                                   selection="keep", view="eval mode, un-augmented, every step (before the update)",
+                                   params={"view": "eval"}, uniform={"view": "train"}))
+def static_unc(ctx, drop_last: bool = True, view: str = "train") -> np.ndarray:
+    """Std of the training-label probability over the whole surrogate run (``view`` as DynUnc's)."""
+    return static_uncertainty(ctx.dynamics("prob", view), drop_last)

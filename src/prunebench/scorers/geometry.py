@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import register_scorer
+from .base import Protocol, register_scorer
 
 
 def order_to_scores(order: np.ndarray, n: int) -> np.ndarray:
@@ -138,7 +138,11 @@ def moderate_scores(dist: np.ndarray, band: str = "value") -> np.ndarray:
 
 
 @register_scorer("kcenter", keep="high", paper="Sener & Savarese, ICLR 2018, arXiv 1708.00489",
-                 budget=None, per_class=False)
+                 budget=None, per_class=False,
+                 protocol=Protocol("PatrickZH/DeepCore deepcore/methods/kcentergreedy.py; main.py (--balance, "
+                                   "default True)", selection="classbal", view="features of the final model",
+                                   params={"per_class": True}, uniform={"per_class": False},
+                                   notes="DeepCore extracts features with its own ResNet-18; here the surrogate's"))
 def kcenter(ctx, budget: int | float | None = None, per_class: bool = False) -> np.ndarray:
     """k-center greedy cover of the surrogate's features; score = pick order.
     Start point drawn from the seed. ``budget``: number (or fraction, ≤ 1) of
@@ -160,7 +164,9 @@ def kcenter(ctx, budget: int | float | None = None, per_class: bool = False) -> 
 
 
 @register_scorer("herding", keep="high", paper="Welling, ICML 2009; Chen et al., UAI 2010 (kernel herding)",
-                 per_class=True)
+                 per_class=True,
+                 protocol=Protocol("PatrickZH/DeepCore deepcore/methods/herding.py; main.py (--balance, default "
+                                   "True)", selection="classbal", view="features of the final model"))
 def herding(ctx, per_class: bool = True) -> np.ndarray:
     """Greedy per-class mean matching on the surrogate's features; score = pick order."""
     feats = ctx.features()
@@ -170,7 +176,10 @@ def herding(ctx, per_class: bool = True) -> np.ndarray:
 
 
 @register_scorer("moderate", keep="high", paper="Xia et al., ICLR 2023 (Moderate coreset), openreview 7D5EECbOaf9",
-                 center="median", band="value")
+                 center="median", band="value",
+                 protocol=Protocol("tmllab/2023_ICLR_Moderate-DS selection.py (get_prune_idx)", selection="keep",
+                                   view="features of the best-test-accuracy model",
+                                   params={"band": "rank"}, uniform={"band": "value"}))
 def moderate(ctx, center: str = "median", band: str = "value") -> np.ndarray:
     """Distance to the class centre in feature space; samples near the median distance score highest."""
     return moderate_scores(class_median_distance(ctx.features(), ctx.y, center), band)

@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..train.surrogate import partition_indices  # noqa: F401  (the release's partitions; re-exported)
-from .base import register_scorer
+from .base import Protocol, register_scorer
 
 PAPER = "Tan et al., NeurIPS 2023, arXiv 2310.14664"
 FORMULAS = ("paper", "release", "renormalised")
@@ -149,7 +149,12 @@ def moso_run_scores(run, x, y, T: int = 10, aggregate: str = "mean", loo_correct
 
 @register_scorer("moso", keep="high", paper=PAPER, T=10, aggregate="mean", loo_correction=True, gbar="exact",
                  gbar_fraction=0.1, partitions=1, partition_mode="contiguous", partition_seed=0, reference=False,
-                 chunk_size=None, formula="paper", gram="auto")
+                 chunk_size=None, formula="paper", gram="auto",
+                 protocol=Protocol("hrtan/MoSo retraining.py (nopt2), scoring.py", selection="classeq",
+                                   view="eval mode, augmented training transform, batch size 1, checkpoints drawn among epoch ends",
+                                   notes="the paper's formula by default; the release's whole pipeline (partition "
+                                         "surrogates, random epoch-end checkpoints, its formula summed) is the "
+                                         "config's moso-release variant"))
 def moso(ctx, T: int = 10, aggregate: str = "mean", loo_correction: bool = True, gbar: str = "exact",
          gbar_fraction: float = 0.1, partitions: int = 1, partition_mode: str = "contiguous", partition_seed: int = 0,
          reference: bool = False, chunk_size: int | None = None, formula: str = "paper",
@@ -320,7 +325,9 @@ def moso_exact_fit(x, y, arch: str, recipe: dict, seed: int, in_shape, num_class
     return out
 
 
-@register_scorer("moso_exact", keep="high", paper=PAPER, force=False)
+@register_scorer("moso_exact", keep="high", paper=PAPER, force=False,
+                 protocol=Protocol("no release: exact leave-one-out retraining, the ground truth of MoSo's estimate",
+                                   selection="classeq", view="—"))
 def moso_exact(ctx, force: bool = False) -> np.ndarray:
     """Exact MoSo by leave-one-out retraining with the surrogate's architecture and recipe (n + 1 fits).
 

@@ -44,7 +44,7 @@ import time
 
 import numpy as np
 
-from .base import register_scorer
+from .base import Protocol, register_scorer
 
 PAPER = "Yang et al., ICLR 2023, arXiv 2205.09329"
 
@@ -133,7 +133,9 @@ def compute_influence(ctx, hessian: str = "last_layer", damping: float = 0.01, w
     return Iv, info
 
 
-@register_scorer("optprune", keep="high", paper=PAPER, strategy="solver", kind="solver", **DEFAULTS)
+@register_scorer("optprune", keep="high", paper=PAPER, kind="solver",
+                 protocol=Protocol("no release: the paper publishes no code (Yang et al., ICLR 2023)",
+                                   selection="solver", view="final model (influence)"), **DEFAULTS)
 def optprune_scores(ctx, **params) -> np.ndarray:
     """Optimization-based pruning (Yang et al. 2023): per-sample influence norm ‖I_i‖ (the solver writes the subsets)."""
     p = _params(params)
