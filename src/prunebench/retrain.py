@@ -24,6 +24,38 @@ def load_subset(path, n: int) -> np.ndarray:
     return idx.astype(np.int64)
 
 
+def parse_budget(budget: str) -> tuple[str, float]:
+    """``'epochs'`` → ('epochs', 1): the recipe's epochs on the subset; ``'steps'`` → ('steps', 1): as many
+    updates as full-data training; ``'x2'`` (``'x0.5'``, …) → ('epochs', 2): a multiple of the recipe's epochs."""
+    b = str(budget)
+    if b in ("epochs", "steps"):
+        return b, 1.0
+    if b.startswith("x"):
+        try:
+            k = float(b[1:])
+        except ValueError:
+            k = -1.0
+        if k > 0:
+            return "epochs", k
+    raise ValueError(f"budget must be 'epochs', 'steps' or an epoch multiple 'x<k>' (x2, x0.5), got {budget!r}")
+
+
+def budget_recipe(recipe, budget: str, n_full: int):
+    """The recipe after the budget: its epochs × k, or ``max_steps`` = full-data steps."""
+    kind, k = parse_budget(budget)
+    if kind == "steps":
+        recipe.max_steps = recipe.epochs * recipe.steps_per_epoch(n_full)
+    elif k != 1.0:
+        recipe.epochs = max(1, int(round(recipe.epochs * k)))
+    return recipe
+
+
+def curve_every(n_epochs: int, recipe_epochs: int) -> int:
+    """Test every k-th epoch so the curve has about as many points as the recipe has epochs (every
+    epoch under the ``epochs`` budget; a subset trained budget-matched runs more, shorter epochs)."""
+    return max(1, -(-int(n_epochs) // max(1, int(recipe_epochs))))
+
+
 def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict, seeds, keys: dict,
                  device: str = "auto", threads: int = 1, model_kw: dict | None = None, budget: str = "epochs",
                  progress: bool = True, ratios=None) -> list[dict]:
@@ -31,8 +63,12 @@ def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict
 
     ``budget='epochs'``: the recipe's epochs on the subset (the seed papers'
     convention); ``'steps'``: as many updates as full-data training
-    (budget-matched). Accuracy is the final epoch's on the test set — no model
-    selection on the test set.
+    (budget-matched); ``'x<k>'``: k times the recipe's epochs (:func:`parse_budget`). Accuracy is the final epoch's on the test set — no model
+    selection on the test set. The test accuracy along training is recorded too
+    (``test_accuracy_curve`` at ``curve_epochs``: every epoch, or every k-th when a
+    budget-matched subset runs k times the recipe's epochs, and the last; its maximum
+    ``test_accuracy_best`` is what DeepCore, Moderate-DS and CCS print, for like-for-like
+    comparisons with their tables).
     """
     from .data import load_dataset
     from .models import build_model
@@ -49,14 +85,25 @@ def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict
     idxs = [load_subset(sub, len(y)) for sub in subsets]  # every subset checked before any training
     results = []
     for idx, out, seed, ratio in zip(idxs, outs, seeds, ratios):
-        rec = Recipe.from_dict(recipe)
-        if budget == "steps":
-            rec.max_steps = rec.epochs * rec.steps_per_epoch(len(y))
+        rec = budget_recipe(Recipe.from_dict(recipe), budget, len(y))
         set_determinism(RETRAIN_SEED_OFFSET + seed, threads)
         model = build_model(target, ds.in_shape, ds.num_classes, **(model_kw or {}))
+        curve: list[float] = []
+        curve_epochs: list[int] = []
+        n_epochs = -(-rec.total_steps(len(idx)) // rec.steps_per_epoch(len(idx)))
+        every = curve_every(n_epochs, Recipe.from_dict(recipe).epochs)
+
+        def test_epoch(epoch, model=model, curve=curve, curve_epochs=curve_epochs, every=every, last=n_epochs):
+            if (epoch + 1) % every and epoch + 1 != last:
+                return
+            curve.append(evaluate(model, ds.x_test, ds.y_test, dev, norm)["accuracy"])
+            curve_epochs.append(epoch + 1)
+            model.train()
+
         res = fit(model, ds.x_train[idx], y[idx], rec, RETRAIN_SEED_OFFSET + seed, dev, norm=norm,
-                  desc=f"retrain {target} seed{seed} n={len(idx)}", progress=progress)
+                  desc=f"retrain {target} seed{seed} n={len(idx)}", progress=progress, on_epoch_end=test_epoch)
         ev = evaluate(model, ds.x_test, ds.y_test, dev, norm)
+        best = int(np.argmax(curve))
         counts = np.bincount(y[idx], minlength=ds.num_classes)
         result = {
             **keys,
@@ -65,6 +112,11 @@ def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict
             "target": target,
             "test_accuracy": round(ev["accuracy"], 6),
             "test_loss": round(ev["loss"], 6),
+            # best epoch: only to compare with papers that report it (DeepCore, Moderate, CCS); never the verdict
+            "test_accuracy_best": round(curve[best], 6),
+            "best_epoch": curve_epochs[best],
+            "test_accuracy_curve": [round(a, 6) for a in curve],
+            "curve_epochs": curve_epochs,
             "train_accuracy_last_epoch": round(res.log[-1]["train_acc"], 6),
             "epochs": res.epochs,
             "steps": res.steps,

@@ -1,6 +1,25 @@
+rule convergence:
+    """Full-data references vs the same runs at 2x the epochs: the regime label of every setting."""
+    input:
+        short=retrain_files(FULL_REFS),
+        long=convergence_files(),
+    output:
+        table="results/{exp}/tables/convergence.csv",
+    log:
+        "results/{exp}/logs/convergence.log",
+    conda:
+        "../envs/plots.yaml"
+    params:
+        options=lambda w, input: jarg({"n_long": len(input.long)}),
+    shell:
+        "prunebench analyze convergence --in {input.short} {input.long} --options {params.options} "
+        "--out table={output.table} > {log} 2>&1"
+
+
 rule aggregate:
     input:
-        retrain_files(RETRAIN),
+        results=retrain_files(RETRAIN),
+        convergence=convergence_table(),
     output:
         long="results/{exp}/tables/retrain.csv",
         summary="results/{exp}/tables/accuracy.csv",
@@ -8,8 +27,13 @@ rule aggregate:
         "results/{exp}/logs/aggregate.log",
     conda:
         "../envs/plots.yaml"
+    params:
+        convergence=lambda w, input: (
+            f"--convergence {input.convergence}" if input.convergence else ""
+        ),
     shell:
-        "prunebench aggregate --results {input} --out {output.long} --summary {output.summary} > {log} 2>&1"
+        "prunebench aggregate --results {input.results} {params.convergence} --out {output.long} "
+        "--summary {output.summary} > {log} 2>&1"
 
 
 rule plot_accuracy:

@@ -105,3 +105,51 @@ rule retrain_full:
 
 
 ruleorder: retrain_full > retrain_main
+
+
+rule retrain_full_long:
+    """The convergence check: the full-data reference again at 2x the epochs, every seed."""
+    input:
+        train="data/{dataset}/train.npz",
+        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        subsets=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/full/all/r0.00/seed{s}.npy",
+            s=SEEDS,
+        ),
+    output:
+        expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/convergence/{{arch}}/x2/seed{s}.json",
+            s=SEEDS,
+        ),
+    log:
+        "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/full/x2.log",
+    benchmark:
+        "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/full/x2.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: config.get("threads", 1)
+    resources:
+        gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+    params:
+        seeds=" ".join(map(str, SEEDS)),
+        recipe=jarg(retrain_recipe()),
+        model_kw=lambda w: jarg(model_kw(w.arch)),
+        result_keys=lambda w: jarg(
+            {
+                "exp": w.exp,
+                "dataset": w.dataset,
+                "noise": w.noise,
+                "arch": w.arch,
+                "scorer": "full",
+                "strategy": "all",
+                "ratio": 0.0,
+            }
+        ),
+        device=config.get("device", "cpu"),
+        threads=config.get("threads", 1),
+    shell:
+        "prunebench retrain --data data/{wildcards.dataset} --labels {input.labels} "
+        "--subset {input.subsets} --seeds {params.seeds} --out {output} --target {wildcards.arch} "
+        "--recipe {params.recipe} --model-kw {params.model_kw} --budget x2 "
+        "--keys {params.result_keys} --device {params.device} --threads {params.threads} "
+        "--no-progress > {log} 2>&1"
