@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import ROOT, make_workdir, run_snakemake
 
-from prunebench import io, scorefile
+from prunebench import io, plan, scorefile
 
 pytestmark = pytest.mark.slow
 
@@ -27,18 +27,33 @@ def test_tiny_dag_contracts(tiny_run):
     n = io.read_json(wd / "data" / "digits" / "meta.json")["n_train"]
     labels = io.load_npz(res / "labels.npz")
     assert len(labels["y"]) == n and labels["flipped"].sum() == 0
+    specs = plan.check(cfg)
     for scorer in cfg["scorers"]:
         for s in range(cfg["seeds"]):
             scores, meta = scorefile.read(res / "scores" / "cnn_small" / scorer / f"seed{s}.csv", n=n)
             assert np.all(np.isfinite(scores)) and meta["keep"] in ("high", "low")
-            strategy = "solver" if scorer == "optprune" else "keep"
+            strategy = specs[scorer].strategy  # the method's release protocol (registry)
             sub = np.load(res / "subsets" / "cnn_small" / scorer / strategy / "r0.50" / f"seed{s}.npy")
             assert len(sub) == n - int(np.floor(0.5 * n + 0.5)) and np.all(np.diff(sub) > 0)
+            sub_meta = io.read_json(res / "subsets" / "cnn_small" / scorer / strategy / "r0.50" / f"seed{s}.meta.json")
+            assert sum(sub_meta["class_counts"]) == len(sub)
             r = io.read_json(res / "retrain" / "cnn_small" / scorer / strategy / "r0.50" / "cnn_small" / f"seed{s}.json")
             assert 0 <= r["test_accuracy"] <= 1 and r["n_kept"] == len(sub) and sum(r["class_counts"]) == len(sub)
+            assert r["test_accuracy_best"] >= r["test_accuracy"] == r["test_accuracy_curve"][-1]
+            if specs[scorer].method == "moso":  # per-class equal quotas: no class left empty
+                assert min(r["class_counts"]) > 0 and sub_meta["empty_classes"] == []
     table = pd.read_csv(wd / "results" / "tiny" / "tables" / "retrain.csv")
-    assert (table["dataset"] == "digits").sum() == (len(cfg["scorers"]) + 1) * cfg["seeds"]
-    assert table["accuracy"].between(0, 1).all()
+    digits = [st for st in plan.retrain_settings(cfg, specs) if st["dataset"] == "digits"]
+    assert (table["dataset"] == "digits").sum() == len(digits) * cfg["seeds"]
+    assert table["accuracy"].between(0, 1).all() and set(table["regime"]) <= {"converged", "not converged"}
+    # the protocol study: each method under its release protocol and the uniform one, paired by seed
+    proto = pd.read_csv(wd / "results" / "tiny" / "tables" / "protocol.csv").set_index("method")
+    assert proto.loc["moso", "release"] == "moso+classeq" and proto.loc["moso", "uniform"] == "moso"
+    assert proto.loc["el2n", "uniform"] == "el2n-uniform" and proto["n_seeds"].eq(cfg["seeds"]).all()
+    conv = pd.read_csv(wd / "results" / "tiny" / "tables" / "convergence.csv")
+    assert set(conv["dataset"]) == {"digits", "digits-lt5"} and (conv["epochs_long"] == 2 * conv["epochs"]).all()
+    acc = pd.read_csv(wd / "results" / "tiny" / "tables" / "accuracy.csv")
+    assert {"empty_classes", "regime", "acc_best_mean"} <= set(acc.columns)
     # the imbalance sweep: the long-tailed subset digits-lt5 (its own data folder), per-class results
     lt_meta = io.read_json(wd / "data" / "digits-lt5" / "meta.json")
     assert lt_meta["long_tail"]["ratio"] == 5 and lt_meta["n_train"] == sum(lt_meta["long_tail"]["class_counts"]) < n
@@ -50,7 +65,7 @@ def test_tiny_dag_contracts(tiny_run):
     for stem in ("accuracy_vs_ratio", "cd_diagram", "scoring_cost", "cost_vs_accuracy", "score_correlation",
                  "noise_grid", "crossarch_gain", "score_stability", "lossless_ratio", "class_composition",
                  "sample_grid", "moso_agreement", "ablation", "optprune_check", "epsilon_digits_clean_cnn_small_optprune",
-                 "imbalance"):
+                 "imbalance", "protocol"):
         for ext in ("pdf", "png"):
             assert f"{stem}.{ext}" in figures, f"{stem}.{ext} missing"
             assert (wd / "results" / "tiny" / "figures" / f"{stem}.{ext}").stat().st_size > 1000

@@ -23,6 +23,16 @@ def _json_arg(s: str) -> dict:
     return v
 
 
+def _budget_arg(s: str) -> str:
+    from .retrain import parse_budget
+
+    try:
+        parse_budget(s)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return s
+
+
 def _common_compute(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--threads", type=int, default=1,
@@ -65,7 +75,7 @@ def cmd_train_surrogate(a) -> None:
 
     t0 = time.perf_counter()
     kw = dict(T=a.T, sampling=a.sampling, save_epochs=a.save_epochs, threads=a.threads, model_kw=a.model_kw,
-              progress=not a.no_progress)
+              progress=not a.no_progress, eval_pass=a.eval_pass)
     if a.partitions > 1:
         metas = train_partitioned(a.data, a.labels, a.out, a.arch, a.recipe, a.seed, a.partitions,
                                   a.partition_mode, a.partition_seed, device=a.device, **kw)
@@ -151,7 +161,24 @@ def cmd_select(a) -> None:
         for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
             kept = select(scores, keep, ratio, a.strategy, y=labels, seed=seed, **a.params)
             io.save_npy(out, kept)
+            io.write_json(subset_meta_path(out), subset_meta(kept, labels, strategy=a.strategy, keep=keep))
             print(f"{a.strategy} seed{seed} r{ratio:.2f}: kept {len(kept)}/{len(labels)} → {out}")
+
+
+def subset_meta_path(out) -> str:
+    return str(out)[: -len(".npy")] + ".meta.json"
+
+
+def subset_meta(kept, labels, **extra) -> dict:
+    """A subset's meta: its per-class counts and the classes it leaves empty (named in the log)."""
+    import numpy as np
+
+    C = int(labels.max()) + 1
+    counts = np.bincount(labels[kept], minlength=C)
+    empty = [int(c) for c in np.flatnonzero((counts == 0) & (np.bincount(labels, minlength=C) > 0))]
+    if empty:
+        print(f"WARNING: the subset leaves class(es) {empty} with no sample")
+    return {**extra, "n_kept": int(len(kept)), "class_counts": counts.tolist(), "empty_classes": empty}
 
 
 def cmd_solve(a) -> None:
@@ -190,7 +217,7 @@ def cmd_solve(a) -> None:
             kept, meta = subsets[float(ratio)]
             timings[f"r{ratio:.2f}"] = meta.pop("timing", {})
             io.save_npy(out, kept)
-            io.write_json(str(out)[: -len(".npy")] + ".meta.json", meta)
+            io.write_json(subset_meta_path(out), {**meta, **subset_meta(kept, ctx.y)})
             print(f"{a.method} seed{seed} r{ratio:.2f}: kept {len(kept)}/{ctx.n}, status {meta.get('status')}, "
                   f"gap {meta.get('gap')}")
         _timing(Path(str(scores_out)[: -len(".csv")] + ".timing.json"), t0)
@@ -210,7 +237,7 @@ def cmd_retrain(a) -> None:
 def cmd_aggregate(a) -> None:
     from .aggregate import aggregate
 
-    aggregate(a.results, a.out, a.summary)
+    aggregate(a.results, a.out, a.summary, a.convergence)
 
 
 def cmd_plot(a) -> None:
@@ -232,8 +259,11 @@ def cmd_analyze(a) -> None:
 
 
 def cmd_list_scorers(a) -> None:
-    from .scorers import list_scorers
+    from .scorers import list_scorers, protocol_table
 
+    if a.protocols:
+        print(protocol_table(), end="")
+        return
     rows = [(s.name, s.keep, s.strategy, s.kind, s.paper) for s in list_scorers()]
     if a.config:
         import yaml
@@ -307,7 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", type=_json_arg, default={}, help="training recipe as JSON (epochs, lr, ...)")
     p.add_argument("--model-kw", type=_json_arg, default={}, help="model keyword arguments as JSON")
     p.add_argument("--T", type=int, default=10, help="number of sampled checkpoints (default 10)")
-    p.add_argument("--sampling", default="even", choices=["even", "random"], help="how checkpoints are sampled")
+    p.add_argument("--sampling", default="even", choices=["even", "random", "epoch_random"],
+                   help="how checkpoints are sampled: even steps, random steps, random epoch ends (MoSo release)")
+    p.add_argument("--eval-pass", action=argparse.BooleanOptionalAction, default=True,
+                   help="also record each batch's dynamics in an eval-mode pass on un-augmented images after "
+                        "its update (eval_* arrays, the DynUnc release's view; default on)")
     p.add_argument("--save-epochs", type=int, nargs="*", default=[], help="also save these epoch ends")
     p.add_argument("--partitions", type=int, default=1,
                    help="K > 1: train K surrogates on K disjoint partitions into OUT/part{k} (MoSo release)")
@@ -377,8 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="model to train")
     p.add_argument("--recipe", type=_json_arg, default={})
     p.add_argument("--model-kw", type=_json_arg, default={})
-    p.add_argument("--budget", default="epochs", choices=["epochs", "steps"],
-                   help="epochs: same epochs as the recipe (default); steps: as many steps as full-data training")
+    p.add_argument("--budget", default="epochs", type=_budget_arg,
+                   help="epochs: same epochs as the recipe (default); steps: as many steps as full-data training; "
+                        "x<k>: k times the recipe's epochs (x2: the convergence check)")
     p.add_argument("--keys", type=_json_arg, default={}, help="path keys recorded in each result")
     _common_compute(p)
     p.set_defaults(func=cmd_retrain)
@@ -387,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", nargs="+", required=True)
     p.add_argument("--out", required=True, help="long table CSV (one row per run)")
     p.add_argument("--summary", required=True, help="summary CSV (mean, std, n per setting)")
+    p.add_argument("--convergence", default=None,
+                   help="tables/convergence.csv: adds each setting's regime (converged / not converged)")
     p.set_defaults(func=cmd_aggregate)
 
     p = sub.add_parser("plot", help="accuracy-vs-ratio figure (PDF + PNG)")
@@ -407,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list-scorers", help="registered (and configured external) scorers")
     p.add_argument("--config", default=None, help="also list external_scorers from this config")
+    p.add_argument("--protocols", action="store_true",
+                   help="print the methods' release protocols as the README's Markdown table")
     p.set_defaults(func=cmd_list_scorers)
 
     p = sub.add_parser("list-models", help="registered model names")

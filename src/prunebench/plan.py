@@ -36,6 +36,13 @@ class ScorerSpec:
     shell: str | None = None
     ablation: bool = False  # variants for ablation studies: not part of a sweep's "all"
     surrogate: str | None = None  # a name under surrogate_variants (None: the surrogate of surrogate.recipe)
+    uniform_of: str | None = None  # a derived spec: scorer NAME read under the uniform protocol
+
+
+#: the sweep key ``protocols``: the method's authors' protocol, and the uniform one (global top-k in the
+#: method's direction, scores read on the training pass with the registered defaults)
+PROTOCOLS = ("release", "uniform")
+UNIFORM_STRATEGY = "keep"
 
 
 def dataset_id(cfg: dict) -> str:
@@ -94,7 +101,52 @@ def scorer_specs(cfg: dict) -> dict[str, ScorerSpec]:
                                  "external", bool(entry.get("needs_surrogate", True)), 1, entry["shell"])
     if "full" in specs:
         raise ConfigError("'full' is reserved for the full-data reference")
+    for sw in (cfg.get("sweeps") or {}).values():
+        if "uniform" not in sw.get("protocols", ["release"]):
+            continue
+        for name in sweep_scorers(sw, specs):
+            if name in specs and uniform_name(specs, name) not in specs:
+                specs[uniform_name(specs, name)] = _uniform_spec(specs[name])
     return specs
+
+
+def _uniform_params(spec: ScorerSpec) -> dict:
+    from .scorers import get_scorer
+
+    return {**spec.params, **get_scorer(spec.method).protocol.uniform}
+
+
+def uniform_name(specs: dict[str, ScorerSpec], name: str) -> str:
+    """The scorer that reads ``name``'s method under the uniform protocol: ``name`` itself when its
+    parameters are already the uniform ones (only the selection differs), else ``{name}-uniform``."""
+    spec = specs[name]
+    if spec.kind != "score" or _uniform_params(spec) == spec.params:
+        return name
+    return f"{name}-uniform"
+
+
+def _uniform_spec(spec: ScorerSpec) -> ScorerSpec:
+    from dataclasses import replace
+
+    return replace(spec, name=f"{spec.name}-uniform", params=_uniform_params(spec), strategy=UNIFORM_STRATEGY,
+                   strategy_params={}, ablation=True, uniform_of=spec.name)
+
+
+def protocol_pairs(cfg: dict, specs: dict[str, ScorerSpec], sw: dict) -> list[tuple[str, str, str, str]]:
+    """``(method, protocol, scorer, strategy)`` of every scorer a sweep runs: the release protocol
+    (the configured strategy, default = the release's selection) and, when the sweep's ``protocols``
+    list it, the uniform protocol (the uniform scorer, global top-k). Solver methods have no uniform
+    protocol (they write their subsets)."""
+    out = []
+    for name in sweep_scorers(sw, specs):
+        spec = specs[name]
+        protos = sw.get("protocols", ["release"])
+        if "release" in protos:
+            for st in sw.get("strategies", ["default"]):
+                out.append((name, "release", name, spec.strategy if (st == "default" or spec.kind == "solver") else st))
+        if "uniform" in protos and spec.kind != "solver":
+            out.append((name, "uniform", uniform_name(specs, name), UNIFORM_STRATEGY))
+    return out
 
 
 def _variant_params(cfg: dict, name: str, method: str, variant: str, info) -> dict:
@@ -121,6 +173,24 @@ def variant_recipe(cfg: dict, variant: str | None) -> dict:
     if variant is None:
         return base
     return {**base, **((cfg.get("surrogate_variants") or {})[variant].get("recipe") or {})}
+
+
+def surrogate_setting(cfg: dict, variant: str | None) -> dict:
+    """T, checkpoint sampling, save_epochs and the eval pass of a surrogate (a variant may replace
+    T and sampling: the MoSo release draws its checkpoints among epoch ends)."""
+    sur = cfg["surrogate"]
+    out = {"T": int(sur.get("T", 10)), "sampling": sur.get("sampling", "even"),
+           "save_epochs": list(sur.get("save_epochs", [])), "eval_pass": bool(sur.get("eval_pass", True))}
+    v = (cfg.get("surrogate_variants") or {}).get(variant) or {} if variant else {}
+    out.update({k: v[k] for k in ("T", "sampling") if k in v})
+    return out
+
+
+def surrogate_args(cfg: dict, variant: str | None) -> str:
+    """``train-surrogate`` options for the checkpoints and the recorder of a surrogate (variant)."""
+    st = surrogate_setting(cfg, variant)
+    return (f"--T {st['T']} --sampling {st['sampling']} --save-epochs {' '.join(map(str, st['save_epochs']))} "
+            f"{'--eval-pass' if st['eval_pass'] else '--no-eval-pass'}")
 
 
 def partition_args(cfg: dict, variant: str) -> str:
@@ -169,17 +239,24 @@ def _check_params(cfg: dict, specs: dict[str, ScorerSpec], n_train: int | None) 
     T = int(cfg["surrogate"].get("T", 10))
     for s in specs.values():
         E = int(variant_recipe(cfg, s.surrogate)["epochs"])
+        st = surrogate_setting(cfg, s.surrogate)
         p = s.params
-        if s.method in ("dynunc",):
-            usable = E - (1 if p.get("drop_last", True) else 0)
-            if p.get("J", 10) > usable:
-                raise ConfigError(f"scorers.{s.name}: DynUnc window J = {p.get('J')} exceeds the {usable} usable "
-                                  f"epochs of the surrogate (surrogate.recipe.epochs = {E})")
         if "epoch" in p and not 1 <= int(p["epoch"]) <= E:
             raise ConfigError(f"scorers.{s.name}: epoch = {p['epoch']} outside 1..{E}")
-        if "T" in p and int(p["T"]) > T:
-            raise ConfigError(f"scorers.{s.name}: T = {p['T']} but the surrogate saves only surrogate.T = {T} "
+        if s.kind != "external":
+            from .scorers import get_scorer
+
+            msg = get_scorer(s.method).check_params(p, {**st, "epochs": E})
+            if msg:
+                raise ConfigError(f"scorers.{s.name}: {msg}")
+        if "T" in p and int(p["T"]) > st["T"]:
+            where = f"surrogate_variants.{s.surrogate}.T" if s.surrogate and "T" in (
+                cfg.get("surrogate_variants") or {})[s.surrogate] else "surrogate.T"
+            raise ConfigError(f"scorers.{s.name}: T = {p['T']} but the surrogate saves only {where} = {st['T']} "
                               "checkpoints")
+        if st["sampling"] == "epoch_random" and st["T"] > E - 1:
+            raise ConfigError(f"surrogate_variants.{s.surrogate}: T = {st['T']} epoch ends drawn, but the recipe "
+                              f"has only {E - 1} epoch ends before the last (epochs = {E})")
     if n_train is not None:
         rec = cfg["surrogate"]["recipe"]
         steps = rec.get("max_steps") or surrogate_epochs(cfg) * math.ceil(n_train / rec.get("batch_size", 128))
@@ -267,18 +344,14 @@ def retrain_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
     (noise, target), stored under ``arch = target``."""
     out = set()
     for sw in cfg["sweeps"].values():
-        names = sweep_scorers(sw, specs)
         ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
         for ds, noise, arch, target in itertools.product(sweep_datasets(cfg, sw), sw["noise"], sw["arch"],
                                                          sw.get("target", ["same"])):
             tgt = arch if target == "same" else target
             out.add((ds, noise, tgt, "full", "all", fmt_ratio(0), tgt))
-            for name in names:
-                spec = specs[name]
-                for st in sw.get("strategies", ["default"]):
-                    strategy = spec.strategy if (st == "default" or spec.kind == "solver") else st
-                    for r in ratios:
-                        out.add((ds, noise, arch, name, strategy, fmt_ratio(r), tgt))
+            for _, _, name, strategy in protocol_pairs(cfg, specs, sw):
+                for r in ratios:
+                    out.add((ds, noise, arch, name, strategy, fmt_ratio(r), tgt))
     keys = ("dataset", "noise", "arch", "scorer", "strategy", "ratio", "target")
     return [dict(zip(keys, t)) for t in sorted(out)]
 
@@ -307,11 +380,9 @@ def retrain_groups(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
     sweeps take precedence where two sweeps ask for the same files (Snakemake ruleorder)."""
     groups = []
     for name, sw in cfg["sweeps"].items():
-        names = [n for n in sweep_scorers(sw, specs)]
-        strategies = set()
-        for n in names:
-            for st in sw.get("strategies", ["default"]):
-                strategies.add(specs[n].strategy if (st == "default" or specs[n].kind == "solver") else st)
+        pairs = protocol_pairs(cfg, specs, sw)
+        names = sorted({p[2] for p in pairs})
+        strategies = {p[3] for p in pairs}
         targets = {a if t == "same" else t for t in sw.get("target", ["same"]) for a in sw["arch"]}
         ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
         groups.append({

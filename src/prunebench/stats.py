@@ -428,6 +428,13 @@ def paired_comparisons(
     ]
     out["test"] = test
     out = out.drop(columns=["_pair", "p_min_test"])
+    if "regime" in d.columns:  # converged or not (the convergence check of the full-data reference)
+        reg = d.groupby(keys)["regime"].first()
+        out["regime"] = [reg.get(tuple(r[k] for k in keys), "unchecked") for _, r in out.iterrows()]
+    if "empty_classes" in d.columns:  # flag subsets that left a class empty (no verdict on a ranking)
+        worst = d.groupby([*keys, "method"])["empty_classes"].max()
+        for col, who in (("empty_classes", "method"), ("empty_classes_other", "other")):
+            out[col] = [int(worst.get((*(r[k] for k in keys), r[who]), 0)) for _, r in out.iterrows()]
     return out.reset_index(drop=True)
 
 

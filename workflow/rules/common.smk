@@ -92,6 +92,23 @@ def retrain_files(settings):
 
 RETRAIN = plan.retrain_settings(config, SPECS)
 RETRAIN_GROUPS = plan.retrain_groups(config, SPECS)
+FULL_REFS = [st for st in RETRAIN if st["scorer"] == "full"]
+CONVERGENCE_CHECK = bool((config.get("retrain") or {}).get("convergence_check", True))
+
+
+def convergence_files():
+    """The 2x-epoch runs of every full-data reference (the convergence check)."""
+    if not CONVERGENCE_CHECK:
+        return []
+    return sorted(
+        f"results/{EXP}/{st['dataset']}/{st['noise']}/convergence/{st['target']}/x2/seed{s}.json"
+        for st in FULL_REFS
+        for s in SEEDS
+    )
+
+
+def convergence_table():
+    return [f"results/{EXP}/tables/convergence.csv"] if CONVERGENCE_CHECK else []
 
 
 def result_keys(w):
@@ -270,10 +287,25 @@ def imbalance_inputs():
     return sorted(set(retrain_files(sel)))
 
 
+def protocol_pairs_all():
+    """(method, protocol, scorer, strategy) of the sweeps that run the uniform protocol too."""
+    pairs = set()
+    for sw in config["sweeps"].values():
+        if "uniform" in sw.get("protocols", ["release"]):
+            pairs.update(plan.protocol_pairs(config, SPECS, sw))
+    return sorted(pairs)
+
+
 def study_outputs():
     """Figures of the studies the config has: noise (a noisy setting), ablation (variants),
-    class imbalance (a long-tailed dataset)."""
+    class imbalance (a long-tailed dataset), protocol (a sweep with the uniform protocol).
+    """
     out = []
+    if protocol_pairs_all():
+        out += [
+            f"results/{EXP}/figures/protocol.pdf",
+            f"results/{EXP}/figures/protocol.png",
+        ]
     if plan.long_tail_datasets(config):
         out.append(f"results/{EXP}/figures/imbalance.pdf")
     if any(st["noise"] != "clean" for st in RETRAIN):

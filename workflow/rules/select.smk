@@ -8,8 +8,13 @@ rule select:
         labels="results/{exp}/{dataset}/{noise}/labels.npz",
         meta="data/{dataset}/meta.json",
     output:
-        expand(
+        subsets=expand(
             "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/seed{s}.npy",
+            s=SEEDS,
+            ratio=RATIOS,
+        ),
+        meta=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/seed{s}.meta.json",
             s=SEEDS,
             ratio=RATIOS,
         ),
@@ -31,7 +36,7 @@ rule select:
     shell:
         "prunebench select --scores {input.scores} --labels {input.labels} {params.data} "
         "--strategy {wildcards.strategy} --ratios {params.ratios} --seed {params.seeds} "
-        "--params {params.sparams} --out {output} > {log} 2>&1"
+        "--params {params.sparams} --out {output.subsets} > {log} 2>&1"
 
 
 rule select_full:
@@ -71,6 +76,11 @@ rule solve:
         ),
         subsets=expand(
             "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/solver/r{ratio}/seed{s}.npy",
+            s=SEEDS,
+            ratio=RATIOS,
+        ),
+        subset_meta=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/solver/r{ratio}/seed{s}.meta.json",
             s=SEEDS,
             ratio=RATIOS,
         ),

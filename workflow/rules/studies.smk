@@ -130,6 +130,29 @@ rule stability:
         "png={output.png} > {log} 2>&1"
 
 
+rule protocol:
+    """Each method under its authors' protocol (registry) and under the uniform one, paired by seed."""
+    input:
+        "results/{exp}/tables/retrain.csv",
+    output:
+        table="results/{exp}/tables/protocol.csv",
+        pdf=report(
+            "results/{exp}/figures/protocol.pdf",
+            caption="../report/protocol.rst",
+            category="Head-to-head",
+        ),
+        png="results/{exp}/figures/protocol.png",
+    log:
+        "results/{exp}/logs/studies/protocol.log",
+    conda:
+        "../envs/plots.yaml"
+    params:
+        options=lambda w: jarg({"pairs": protocol_pairs_all()}),
+    shell:
+        "prunebench analyze protocol --in {input} --options {params.options} --out table={output.table} "
+        "pdf={output.pdf} png={output.png} > {log} 2>&1"
+
+
 rule lossless:
     input:
         "results/{exp}/tables/retrain.csv",

@@ -20,17 +20,14 @@ rule train_surrogate:
     params:
         recipe=jarg(surrogate_recipe()),
         model_kw=lambda w: jarg(model_kw(w.arch)),
-        T=config["surrogate"].get("T", 10),
-        sampling=config["surrogate"].get("sampling", "even"),
-        save_epochs=" ".join(map(str, config["surrogate"].get("save_epochs", []))),
+        sargs=plan.surrogate_args(config, None),
         device=config.get("device", "cpu"),
         threads=config.get("threads", 1),
         out=lambda w, output: os.path.dirname(output.meta),
     shell:
         "prunebench train-surrogate --data data/{wildcards.dataset} --labels {input.labels} "
         "--arch {wildcards.arch} --seed {wildcards.s} --out {params.out} --recipe {params.recipe} "
-        "--model-kw {params.model_kw} --T {params.T} --sampling {params.sampling} "
-        "--save-epochs {params.save_epochs} --device {params.device} --threads {params.threads} "
+        "--model-kw {params.model_kw} {params.sargs} --device {params.device} --threads {params.threads} "
         "--no-progress > {log} 2>&1"
 
 
@@ -60,15 +57,12 @@ rule train_surrogate_variant:
     params:
         recipe=lambda w: jarg(plan.variant_recipe(config, w.variant)),
         model_kw=lambda w: jarg(model_kw(w.arch)),
-        T=config["surrogate"].get("T", 10),
-        sampling=config["surrogate"].get("sampling", "even"),
-        save_epochs=" ".join(map(str, config["surrogate"].get("save_epochs", []))),
+        sargs=lambda w: plan.surrogate_args(config, w.variant),
         partitions=lambda w: plan.partition_args(config, w.variant),
         device=config.get("device", "cpu"),
         threads=config.get("threads", 1),
     shell:
         "prunebench train-surrogate --data data/{wildcards.dataset} --labels {input.labels} "
         "--arch {wildcards.arch} --seed {wildcards.s} --out {output.run} --recipe {params.recipe} "
-        "--model-kw {params.model_kw} --T {params.T} --sampling {params.sampling} "
-        "--save-epochs {params.save_epochs} {params.partitions} --device {params.device} "
+        "--model-kw {params.model_kw} {params.sargs} {params.partitions} --device {params.device} "
         "--threads {params.threads} --no-progress > {log} 2>&1"

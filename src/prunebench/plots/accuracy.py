@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from .style import keep_varied, method_color, new_figure, save_figure
@@ -30,7 +31,10 @@ def with_reference(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def method_label(scorer: str, strategy: str, default: dict | None = None) -> str:
-    return scorer if strategy in ("keep", "solver", "all") else f"{scorer} [{strategy}]"
+    """The figures' method name: the tables' (:func:`prunebench.stats.method_key`)."""
+    from ..stats import method_key
+
+    return method_key(scorer, strategy)
 
 
 def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None = None) -> None:
@@ -46,6 +50,8 @@ def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None 
     df = with_reference(df)
     df["method"] = [method_label(s, t) for s, t in zip(df["scorer"], df["strategy"])]
     df["panel"] = df["noise"] + ": " + df["arch"] + " → " + df["target"]
+    if "regime" in df.columns:  # the convergence check's label, where it failed
+        df["panel"] = df["panel"] + np.where(df["regime"] == "not converged", " (not converged)", "")
     if "dataset" in df.columns and df["dataset"].nunique() > 1:
         df["panel"] = df["dataset"] + "\n" + df["panel"]  # two title lines: the panels stay apart
     df = keep_varied(df, ["panel"], df["ratio"].where(df["ratio"] > 0))  # curves, not single-ratio points
@@ -60,6 +66,13 @@ def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None 
         sub = df[df["panel"] == panel]
         sns.lineplot(data=sub, x="ratio", y="accuracy", hue="method", hue_order=methods, errorbar="sd",
                      palette={m: method_color(m) for m in methods}, marker="o", ax=ax, legend=False)
+        if "empty_classes" in sub.columns:  # a red × on every point whose subsets left a class empty
+            bad = sub[sub["empty_classes"] > 0].groupby(["method", "ratio"])["accuracy"].mean().reset_index()
+            if len(bad):
+                ax.scatter(bad["ratio"], bad["accuracy"], marker="x", s=60, color="red", zorder=5, linewidths=1.5)
+                if i == 0:
+                    ax.annotate("× = a class left empty", (0.02, 0.02), xycoords="axes fraction", fontsize=7,
+                                color="red")
         ax.set_title(panel, fontsize=9)
         ax.set_xlabel("fraction of training set removed")
         ax.set_ylabel("test accuracy (mean ± std over seeds)" if i % ncols == 0 else "")
