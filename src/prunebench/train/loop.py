@@ -109,9 +109,25 @@ DYNAMICS_KEYS = ("prob", "pred", "loss", "margin", "pmargin", "el2n")
 EVAL_KEYS = tuple(f"eval_{k}" for k in DYNAMICS_KEYS)
 
 
+class _SGD(torch.optim.SGD):
+    """``torch.optim.SGD`` whose ``step`` runs torch's own step body without its
+    ``_use_grad_for_differentiable`` wrapper, which imports ``torch._dynamo`` on the first step
+    (1.1–1.5 s per process, a third of a digits retraining job's CPU time) only to insert a
+    ``torch.compile`` graph break; this package never compiles. The update is torch's, bit for bit
+    (``tests/test_train_scorers_select.py`` compares the parameters with ``torch.optim.SGD``)."""
+
+    def step(self, closure=None):
+        with torch.no_grad():  # the wrapper's grad mode (differentiable=False)
+            return _SGD_STEP(self, closure)
+
+
+#: torch's SGD step body (None if this torch wraps it differently: then torch.optim.SGD is used)
+_SGD_STEP = getattr(torch.optim.SGD.step, "__wrapped__", None)
+
+
 def _make_optimizer(model, recipe: Recipe):
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(
+        return (_SGD if _SGD_STEP is not None else torch.optim.SGD)(
             model.parameters(),
             lr=recipe.lr,
             momentum=recipe.momentum,
