@@ -169,19 +169,6 @@ def cmd_select(a) -> None:
             print(f"{a.strategy} seed{seed} r{ratio:.2f}: kept {len(kept)}/{len(labels)} → {out}")
 
 
-def _select_labels(a):
-    """``select``'s labels, range-checked against the dataset's classes when its meta is given."""
-    from . import io
-    from .data.labels import check_labels
-
-    labels = io.load_npz(a.labels)["y"]
-    meta_file = a.dataset_meta or (Path(a.data) / "meta.json" if a.data else None)
-    if meta_file is not None:
-        meta = io.read_json(meta_file)
-        check_labels(labels, int(meta["num_classes"]), a.labels, int(meta["n_train"]))
-    return labels
-
-
 def cmd_solve(a) -> None:
     """A solver method: influence once per seed → score file (influence norm) + one subset per ratio."""
     import importlib
@@ -318,6 +305,19 @@ def _check_labels(labels: str, data: str):
     from .data.labels import check_labels_file
 
     return check_labels_file(labels, data)
+
+
+def _select_labels(a):
+    """``select``'s labels, range-checked against the dataset's classes when its meta is given."""
+    from . import io
+    from .data.labels import check_labels
+
+    labels = io.load_npz(a.labels)["y"]
+    meta_file = a.dataset_meta or (Path(a.data) / "meta.json" if a.data else None)
+    if meta_file is not None:
+        meta = io.read_json(meta_file)
+        check_labels(labels, int(meta["num_classes"]), a.labels, int(meta["n_train"]))
+    return labels
 
 
 def _read_score_files(a, n: int) -> list[tuple]:
