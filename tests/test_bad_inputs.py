@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -391,3 +394,351 @@ def test_dry_run_rejects_a_bad_config(tmp_path, case):
     assert proc.returncode != 0, out[-3000:]
     assert message in out, out[-3000:]
     assert not (wd / "results").exists() and not (wd / "data").exists()
+
+
+# --- issue 19: mistakes that destroyed built work or slipped through ---------------------------------
+# Each is refused by `snakemake -n` (before any job could delete a built file) with a message naming
+# the key or file and the fix, or made harmless. The probes that need built work use the default
+# selection's one tiny end-to-end run (the `reference` fixture, tests/conftest.py); they leave it as
+# they found it.
+
+def _tiny(**top) -> dict:
+    cfg = yaml.safe_load(open(ROOT / "tests" / "data" / "tiny.yaml"))
+    cfg.update(top)
+    return cfg
+
+
+def _dry_run(wd: Path, cfg: dict | None = None, *args: str, name: str = "probe.yaml"):
+    """`snakemake -n` in ``wd`` with ``cfg`` (default: the tiny config): (returncode, output)."""
+    if cfg is not None:
+        (wd / name).write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake(wd, "-n", *args, configfile=name if cfg is not None else "tiny.yaml", check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _refused(wd: Path, cfg: dict, *messages: str, args: tuple = ()) -> str:
+    rc, out = _dry_run(wd, cfg, *args)
+    assert rc != 0, out[-3000:]
+    for m in messages:
+        assert m in out, out[-3000:]
+    assert not (wd / "results").exists(), "a refused config must not start a tree"
+    return out
+
+
+def _ref_snakemake(reference, *args: str, configfile: str = "tiny.yaml"):
+    """Snakemake in the reference run's folder, with the code snapshot it was built with."""
+    from kill_test import _env, snakemake_bin
+
+    cmd = [snakemake_bin(), *args, "--cores", "2", "--configfile", configfile]
+    proc = subprocess.run(cmd, cwd=reference.workdir, capture_output=True, text=True, env=_env(reference.snapshot),
+                          timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+SURROGATE0 = "results/tiny/digits/clean/surrogate/cnn_small/seed0"
+
+
+def test_model_kwarg_typo_is_refused_before_any_job(reference):
+    """Probe 1: `models: {cnn_small: {widht: 16}}` planned 134 jobs, then the surrogate job died with a raw
+    TypeError and Snakemake deleted the built surrogate. Now even a real run stops while planning."""
+    wd = reference.workdir
+    before = _mtimes(wd / SURROGATE0)
+    cfg = _tiny()
+    cfg["models"] = {"cnn_small": {"widht": 16}}
+    (wd / "typo.yaml").write_text(yaml.safe_dump(cfg))
+    try:
+        rc, out = _ref_snakemake(reference, configfile="typo.yaml")  # not a dry run
+    finally:
+        (wd / "typo.yaml").unlink()
+    assert rc != 0, out[-3000:]
+    assert "models.cnn_small: unknown keyword argument(s) ['widht'] for cnn_small; it takes width" in out, out[-3000:]
+    assert _mtimes(wd / SURROGATE0) == before and len(before) >= 4
+    rc, out = _ref_snakemake(reference, "-n")
+    assert rc == 0 and "Nothing to be done" in out, out[-3000:]
+
+
+def test_builtin_model_kwargs_match_the_builders():
+    """The plan-time table of keyword arguments is the builders' own signatures."""
+    import inspect
+
+    from prunebench.models import (
+        BUILTIN,
+        BUILTIN_KWARGS,
+        MODELS,
+        zoo,  # noqa: F401
+    )
+
+    assert set(BUILTIN_KWARGS) == set(BUILTIN)
+    for name in BUILTIN:
+        params = list(inspect.signature(MODELS.get(name)).parameters)
+        assert params[:2] == ["in_shape", "num_classes"]
+        assert tuple(params[2:]) == BUILTIN_KWARGS[name], name
+
+
+def test_timm_model_kwarg_typo_is_refused(tmp_path):
+    """A timm model's keyword arguments are tried on the meta device (no weights, no memory); the answer
+    is cached so planning pays the torch import once per change."""
+    from prunebench import checks
+    from prunebench.plan import ConfigError
+
+    cfg = {"models": {"timm-test_vit": {"patch_sise": 4}}}
+    with pytest.raises(ConfigError, match=r"models.timm-test_vit: .*'patch_sise'"):
+        checks.check_models(cfg, (1, 8, 8), tmp_path)
+    checks.check_models({"models": {"timm-test_vit": {"patch_size": 4}}}, (1, 8, 8), tmp_path)
+    cache = json.loads((tmp_path / "model_kwargs.json").read_text())
+    assert len(cache) == 2 and sorted(v is None for v in cache.values()) == [False, True]
+    with pytest.raises(ConfigError, match="unknown model 'cnn_smal'"):
+        checks.check_models({"models": {"cnn_smal": {"width": 8}}})
+    with pytest.raises(ConfigError, match=r"\['num_classes'\] are set by prunebench"):
+        checks.check_models({"models": {"mlp": {"num_classes": 3}}})
+
+
+def test_unknown_dataset_option_is_refused(tmp_path, capsys):
+    """Probe 2a: `prunebench fetch --options '{"n_trian": 20000}'` prepared all 60,000 images; the same typo in
+    the config passed the dry run."""
+    out = tmp_path / "data" / "fashion_mnist"
+    err = cli_error(capsys, ["fetch", "--dataset", "fashion_mnist", "--out", out, "--options", '{"n_trian": 20000}'])
+    assert "dataset fashion_mnist: unknown option(s) ['n_trian']; fashion_mnist takes n_train, subset_seed" in err, err
+    assert not out.exists()
+    wd = make_workdir(tmp_path / "wd")
+    cfg = _tiny()
+    cfg["dataset"]["options"] = {"test_fracion": 0.5}
+    _refused(wd, cfg, "dataset.options: dataset digits: unknown option(s) ['test_fracion']; digits takes split_seed, "
+                      "test_fraction")
+
+
+def test_other_options_under_the_same_dataset_id_are_refused(reference):
+    """Probe 2b: a second experiment with the same dataset.id and other options re-fetched data/digits/ under
+    results/tiny (165 jobs to redo, score files failing the hash check). Now it is refused, naming both
+    settings; the same options spelled out plan no fetch; another dataset.id plans its own folder."""
+    wd = reference.workdir
+    before = _mtimes(wd / "data" / "digits")
+    cfg = _tiny(name="small")
+    cfg["dataset"]["options"] = {"test_fraction": 0.5}
+    (wd / "small.yaml").write_text(yaml.safe_dump(cfg))
+    try:
+        rc, out = _ref_snakemake(reference, "-n", configfile="small.yaml")
+        assert rc != 0, out[-3000:]
+        assert ("dataset.id 'digits': data/digits/ was prepared with options {\"split_seed\": 0, \"test_fraction\": 0.25}; "
+                "this config asks for options {\"split_seed\": 0, \"test_fraction\": 0.5}") in out, out[-3000:]
+        assert "Set another dataset.id for this config (e.g. id: digits_small)" in out, out[-3000:]
+        cfg["dataset"]["options"] = {"test_fraction": 0.25, "split_seed": 0}  # the same data, spelled out
+        (wd / "small.yaml").write_text(yaml.safe_dump(cfg))
+        rc, out = _ref_snakemake(reference, "-n", configfile="small.yaml")
+        assert rc == 0 and "rule fetch" not in out and "rule noise" in out, out[-3000:]
+        cfg["dataset"].update(id="digits_half", options={"test_fraction": 0.5})
+        (wd / "small.yaml").write_text(yaml.safe_dump(cfg))
+        rc, out = _ref_snakemake(reference, "-n", configfile="small.yaml")
+        assert rc == 0 and "data/digits_half/train.npz" in out, out[-3000:]
+    finally:
+        (wd / "small.yaml").unlink()
+    assert _mtimes(wd / "data" / "digits") == before
+
+
+CONTRACT_FILES = {
+    "scores": "results/tiny/digits/clean/scores/cnn_small/el2n/seed1.csv",
+    "score_meta": "results/tiny/digits/clean/scores/cnn_small/el2n/seed1.meta.json",
+    "subset": "results/tiny/digits/clean/subsets/cnn_small/el2n/keep/r0.50/seed1.npy",
+    "retrain": "results/tiny/digits/clean/retrain/cnn_small/el2n/keep/r0.50/cnn_small/seed1.json",
+}
+
+
+@pytest.mark.parametrize("kind", list(CONTRACT_FILES))
+def test_deleted_contract_file_is_planned_for_rebuild(reference, kind):
+    """Probe 3: after a failed or interrupted job Snakemake removes its outputs; the tables downstream
+    stay up to date, so `snakemake -n` said "Nothing to be done". Every contract file is a target of
+    rule all now (and select declares the score meta.json as an input)."""
+    wd = reference.workdir
+    f = wd / CONTRACT_FILES[kind]
+    aside = wd / "aside.tmp"
+    os.replace(f, aside)
+    try:
+        rc, out = _ref_snakemake(reference, "-n")
+    finally:
+        os.replace(aside, f)
+    assert rc == 0, out[-3000:]
+    assert f"Missing output files: {CONTRACT_FILES[kind]}" in out, out[-3000:]
+    rc, out = _ref_snakemake(reference, "-n")
+    assert "Nothing to be done" in out, out[-3000:]
+
+
+def test_external_keep_must_agree_with_the_programs_meta(tmp_path, capsys, digits_dir):
+    """Probe 4: external_scorers.X.keep was ignored (the program's meta decided). The config's keep and
+    the meta's must now agree (the job stops on a mismatch, naming both); the rule passes the key."""
+    n = io.read_json(digits_dir / "meta.json")["n_train"]
+    p = tmp_path / "seed0.csv"
+    scorefile.write(p, np.arange(n, dtype=float), "awk_hash", "high", {}, "x")
+    err = cli_error(capsys, ["validate-scores", "--scores", p, "--data", digits_dir, "--keep", "low",
+                             "--keep-key", "external_scorers.awkscore.keep"])
+    assert "seed0.meta.json: keep is 'high', but the config says external_scorers.awkscore.keep: low" in err, err
+    main(["validate-scores", "--scores", str(p), "--data", str(digits_dir), "--keep", "high"])
+    wd = make_workdir(tmp_path / "wd")
+    cfg = _tiny()
+    cfg["external_scorers"] = {"awkscore": {"shell": "bash x.sh {output.scores} {output.meta}", "keep": "low",
+                                            "needs_surrogate": False}}
+    rc, out = _dry_run(wd, cfg, "-p", "results/tiny/digits/clean/scores/cnn_small/awkscore/seed0.csv")
+    assert rc == 0 and "--keep low --keep-key external_scorers.awkscore.keep" in out, out[-3000:]
+
+
+def _labels_with(path: Path, y: np.ndarray) -> Path:
+    io.save_npz(path, y=y, flipped=np.zeros(len(y), bool))
+    return path
+
+
+@pytest.mark.parametrize("bad, message", [
+    (10, "1 label(s) outside 0..9 (the dataset's 10 classes), e.g. [10] at index [3]"),
+    (-1, "1 label(s) outside 0..9 (the dataset's 10 classes), e.g. [-1] at index [3]"),
+    (1000, "1 label(s) outside 0..9 (the dataset's 10 classes), e.g. [1000] at index [3]"),
+    ("float", "must be integers (int64), got float64"),
+])
+def test_select_range_checks_labels(tmp_path, capsys, digits_dir, bad, message):
+    """Probe 5: `select` accepted labels 10, -1 and 1000, and float labels."""
+    y = io.load_npz(digits_dir / "train.npz")["y"].copy()
+    if bad == "float":
+        y = y.astype(np.float64)
+    else:
+        y[3] = bad
+    labels = _labels_with(tmp_path / "labels.npz", y)
+    p = tmp_path / "seed0.csv"
+    scorefile.write(p, np.arange(len(y), dtype=float), "m", "high", {}, "x")
+    out = _existing(tmp_path / "seed0.npy")
+    err = cli_error(capsys, ["select", "--scores", p, "--labels", labels, "--dataset-meta", digits_dir / "meta.json",
+                             "--ratios", 0.5, "--seed", 0, "--out", out])
+    assert f"{labels}: labels 'y'" in err and message in err, err
+    assert out.read_bytes() == SENTINEL
+
+
+def test_train_surrogate_range_checks_labels(tmp_path, capsys, digits_dir):
+    """Probe 5: `train-surrogate` died with a torch IndexError naming no file."""
+    y = io.load_npz(digits_dir / "train.npz")["y"].copy()
+    y[7] = 10
+    labels = _labels_with(tmp_path / "labels.npz", y)
+    out = tmp_path / "run"
+    err = cli_error(capsys, ["train-surrogate", "--data", digits_dir, "--labels", labels, "--arch", "mlp", "--seed", 0,
+                             "--out", out, "--recipe", '{"epochs": 1}', "--T", 1, "--no-progress"])
+    assert f"{labels}: labels 'y': 1 label(s) outside 0..9" in err and "IndexError" not in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("ratio, message", [
+    (0.125, "ratios: 0.125 has more than two decimals, but result paths carry the ratio with two (r0.12: another "
+            "ratio); use 0.12 or 0.13"),
+    (0.001, "ratios: 0.001 has more than two decimals, but result paths carry the ratio with two (r0.00: nothing "
+            "removed); use 0.01"),
+])
+def test_ratio_the_path_cannot_hold_is_refused(tmp_path, ratio, message):
+    """Probe 6: 0.125 became r0.12 and 0.001 became r0.00 (nothing removed); 0.999 (r1.00) passed the dry
+    run and failed later — it has three decimals too."""
+    _refused(make_workdir(tmp_path), _tiny(ratios=[ratio, 0.5]), message)
+
+
+def test_duplicate_ratios_are_refused(tmp_path):
+    """Probe 6: duplicate ratios gave a Snakemake-internal message without the word `ratios`."""
+    _refused(make_workdir(tmp_path), _tiny(ratios=[0.5, 0.3, 0.50]), "ratios: 0.50 is listed twice; list each ratio once")
+
+
+def test_ratio_keeping_fewer_samples_than_classes_is_refused(tmp_path):
+    """Probe 6: a ratio that leaves fewer samples than classes (known once the data are prepared)."""
+    from prunebench.data import prepare
+
+    wd = make_workdir(tmp_path)
+    meta = prepare("digits", wd / "data" / "digits_small", test_fraction=0.96)
+    cfg = _tiny(ratios=[0.5, 0.9])
+    cfg["dataset"] = {"name": "digits", "id": "digits_small", "options": {"test_fraction": 0.96}}
+    kept = meta["n_train"] - int(np.floor(0.9 * meta["n_train"] + 0.5))
+    _refused(wd, cfg, f"ratios: 0.9 keeps {kept} of the {meta['n_train']} training samples, fewer than the 10 classes")
+
+
+def test_score_file_cut_mid_number_is_refused(tmp_path, capsys, digits_dir, labels):
+    """Probe 7: a score file cut mid-number on its last row still parsed (0.12 of 0.1234...)."""
+    n = io.read_json(digits_dir / "meta.json")["n_train"]
+    p = tmp_path / "seed0.csv"
+    scorefile.write(p, np.linspace(0, 1, n) / 3, "m", "high", {}, "x")
+    p.write_bytes(p.read_bytes()[:-6])  # the last row loses its newline and its last digits
+    assert p.read_text().splitlines()[-1].startswith(f"{n - 1},0.")
+    err = cli_error(capsys, ["validate-scores", "--scores", p, "--data", digits_dir])
+    assert "seed0.csv: the last row does not end with a newline (file cut short, e.g. mid-number?)" in err, err
+    out = _existing(tmp_path / "seed0.npy")
+    err = cli_error(capsys, ["select", "--scores", p, "--labels", labels, "--ratios", 0.5, "--seed", 0, "--out", out])
+    assert "the last row does not end with a newline" in err and out.read_bytes() == SENTINEL, err
+
+
+def test_select_checks_every_seed_before_writing(tmp_path, capsys, labels):
+    """Probe 7: `select` wrote the first seed's subsets before finding a later seed's file invalid."""
+    n = len(io.load_npz(labels)["y"])
+    good, bad = tmp_path / "s0" / "seed0.csv", tmp_path / "s1" / "seed1.csv"
+    good.parent.mkdir()
+    bad.parent.mkdir()
+    scorefile.write(good, np.arange(n, dtype=float), "m", "high", {}, "x")
+    _bad_score_file(bad, n, "nan")
+    outs = [tmp_path / "seed0.npy", _existing(tmp_path / "old" / "seed1.npy")]
+    err = cli_error(capsys, ["select", "--scores", good, bad, "--labels", labels, "--ratios", 0.5, "--seed", 0, 1,
+                             "--out", *outs])
+    assert "seed1.csv: NaN/inf scores at index [5]" in err, err
+    assert not outs[0].exists() and outs[1].read_bytes() == SENTINEL
+
+
+def test_yaml_error_names_the_line(tmp_path, capsys):
+    """Probe 7: a YAML error gave no line number. Snakemake loads --configfile itself and reports only
+    "not valid JSON or YAML" (its --verbose traceback has the line); `prunebench check-config` names it."""
+    wd = make_workdir(tmp_path)
+    (wd / "broken.yaml").write_text("name: x\nseeds: 2\n  bad: [1\n")
+    proc = run_snakemake(wd, "-n", configfile="broken.yaml", check=False)
+    assert proc.returncode != 0 and "not valid JSON or YAML" in proc.stderr + proc.stdout
+    err = cli_error(capsys, ["check-config", wd / "broken.yaml", "--workflow", wd / "workflow",
+                             "--data-root", wd / "data"])
+    assert "broken.yaml: not valid YAML at line 3, column 6: mapping values are not allowed here" in err, err
+    main(["check-config", str(wd / "tiny.yaml"), "--workflow", str(wd / "workflow"), "--data-root", str(wd / "data")])
+    assert re.search(r"tiny\.yaml: valid \(\d+ scorers, \d+ sweeps\)", capsys.readouterr().out)
+
+
+def test_unknown_key_is_one_short_message(tmp_path):
+    """Probe 7: an unknown key printed about 380 lines of schema dump."""
+    out = _refused(make_workdir(tmp_path), _tiny(seeds=2, foo=1), "unknown key 'foo'; known keys here: dataset,")
+    assert len(out.splitlines()) < 30, out
+    cfg = _tiny()
+    cfg["surrogate"]["recipe"]["epoch"] = 3
+    _refused(make_workdir(tmp_path / "b"), cfg, "unknown key 'surrogate.recipe.epoch'; known keys here: amp,")
+
+
+def test_braces_in_an_external_shell_line_are_refused(tmp_path):
+    """Probe 7: braces in an external scorer's shell command gave a bare KeyError."""
+    cfg = _tiny()
+    cfg["external_scorers"] = {"awk": {"shell": "awk '{print $1}' {input.meta} > {output.scores}",
+                                       "needs_surrogate": False}}
+    _refused(make_workdir(tmp_path), cfg, "external_scorers.awk.shell: {print $1} is not a placeholder prunebench "
+                                          "fills in", "write a literal brace doubled, {{ and }}")
+    cfg["external_scorers"]["awk"]["shell"] = "bash x.sh {output.score}"
+    _refused(make_workdir(tmp_path / "b"), cfg, "{output.score}: output has no 'score' (it has meta, scores)")
+
+
+def test_corrupt_train_npz_hints_to_refetch(tmp_path, capsys, data_copy):
+    """Probe 7: a corrupt train.npz gave no hint to prepare the data again."""
+    (data_copy / "train.npz").write_bytes((data_copy / "train.npz").read_bytes()[:2000])
+    err = cli_error(capsys, ["noise", "--data", data_copy, "--noise", "clean", "--out", tmp_path / "labels.npz"])
+    assert f"the prepared data are damaged: delete {data_copy}/ and rerun snakemake" in err, err
+    assert f"prunebench fetch --dataset NAME --out {data_copy}" in err, err
+
+
+def test_snakemake_inside_workflow_is_refused(tmp_path):
+    """Probe 7: snakemake run from workflow/ silently started a new tree under workflow/results."""
+    wd = make_workdir(tmp_path)
+    proc = run_snakemake(wd / "workflow", "-n", configfile=str(wd / "tiny.yaml"), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "inside the workflow folder" in out, out[-3000:]
+    assert f"Run it from the repository root: cd {wd.resolve()} && snakemake" in out, out[-3000:]
+    assert not (wd / "workflow" / "results").exists() and not (wd / "workflow" / "data").exists()
+
+
+def test_ratios_from_the_command_line(tmp_path):
+    """Probe 7: `--config 'ratios=[0.5]'` gave `'0.5' is not of type 'number'`."""
+    wd = make_workdir(tmp_path)
+    cfg = _tiny()
+    cfg["sweeps"]["imbalance"].pop("ratios")
+    rc, out = _dry_run(wd, cfg, "--config", "ratios=[0.3, 0.5]")
+    assert rc == 0, out[-3000:]
+    assert "subsets/cnn_small/el2n/keep/r0.30/seed0.npy" in out, out[-3000:]

@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import skip_or_fail
 
 from prunebench import io
 from prunebench.data.contract import load_dataset, prepare, stratified_split
@@ -140,9 +141,9 @@ def test_cifar_parsing_on_a_generated_archive(tmp_path):
 FMNIST = "/usr/share/datasets/fashion-mnist"
 
 
-@pytest.mark.skipif(not os.path.isdir(FMNIST) and not os.environ.get("CI"),
-                    reason="Debian package dataset-fashion-mnist not installed (.ci/run installs it)")
 def test_fashion_mnist_from_debian_package(tmp_path):
+    if not os.path.isdir(FMNIST):
+        skip_or_fail("Debian package dataset-fashion-mnist not installed (.ci/run installs it)")
     from prunebench.data.sources import FASHION_MNIST_SHA256
 
     meta = prepare("fashion_mnist", tmp_path / "f", n_train=2000)

@@ -1,6 +1,7 @@
-"""End to end: Snakemake on the tests' tiny config, in a temp dir; every contract file checked;
-a --forceall rerun on other --cores gives byte-identical contract files; the default config's
-full-data floor."""
+"""End to end: Snakemake on the tests' tiny config, in a temp dir; every contract file checked (the
+default selection's one end-to-end DAG, shared through the ``reference`` fixture with the probes of
+tests/test_bad_inputs.py); slow: a --forceall rerun on other --cores gives byte-identical contract
+files; the default config's full-data floor."""
 
 
 import numpy as np
@@ -10,8 +11,6 @@ import yaml
 from conftest import ROOT, make_workdir, run_snakemake
 
 from prunebench import io, plan, scorefile
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +73,7 @@ def test_tiny_dag_contracts(tiny_run):
     assert not list(wd.rglob(".tmp-prunebench-*"))
 
 
+@pytest.mark.slow
 def test_forceall_rerun_on_other_cores_is_byte_identical(reference):
     """Determinism: a --forceall rerun with --cores 1 (other job interleavings than the --cores 2
     reference) gives the same sha256 for every contract file — data, labels, dynamics, checkpoints,
@@ -97,6 +97,7 @@ def test_nothing_to_do_after_a_run(tiny_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_default_config_full_data_floor(tmp_path):
     """Training is real: the default config's full-data reference reaches ≥ 0.9 on digits."""
     wd = make_workdir(tmp_path)

@@ -73,6 +73,7 @@ def cmd_noise(a) -> None:
 def cmd_train_surrogate(a) -> None:
     from .train.surrogate import train_partitioned, train_surrogate
 
+    _check_labels(a.labels, a.data)
     t0 = time.perf_counter()
     kw = dict(T=a.T, sampling=a.sampling, save_epochs=a.save_epochs, threads=a.threads, model_kw=a.model_kw,
               progress=not a.no_progress, eval_pass=a.eval_pass)
@@ -108,6 +109,7 @@ def cmd_score(a) -> None:
     info = get_scorer(a.method)
     params = {**info.defaults, **a.params}
     ds_hash = dataset_sha256(a.data)
+    _check_labels(a.labels, a.data)
     for seed, surrogates, out in _per_seed(a, a.out):
         seed_numpy(seed)  # torch is seeded where a scorer first asks for ctx.device
         ctx = ScoreContext(a.data, a.labels, surrogates, seed=seed, device=a.device, threads=a.threads,
@@ -128,22 +130,39 @@ def cmd_validate_scores(a) -> None:
 
     meta = io.read_json(Path(a.data) / "meta.json")
     try:
-        scorefile.read(a.scores, n=meta["n_train"], dataset_sha256=dataset_sha256(a.data) if a.check_hash else None)
+        _, smeta = scorefile.read(a.scores, n=meta["n_train"],
+                                  dataset_sha256=dataset_sha256(a.data) if a.check_hash else None)
     except scorefile.ScoreFileError as exc:
         raise SystemExit(f"invalid score file: {exc}") from None
+    _check_keep(a, smeta)
     if a.stamp:
         io.write_text(a.stamp, "ok\n")
     print(f"{a.scores}: valid ({meta['n_train']} rows)")
 
 
+def _check_keep(a, smeta: dict) -> None:
+    """``--keep`` (the config's ``external_scorers.NAME.keep``) must agree with the program's meta ``keep``:
+    selection, the correlation figures and the studies all read the meta, so a silent override would
+    make them disagree; a mismatch stops the job instead."""
+    if a.keep and smeta["keep"] != a.keep:
+        raise SystemExit(f"invalid score file: {scorefile_meta(a.scores)}: keep is {smeta['keep']!r}, but the config "
+                         f"says {a.keep_key or 'keep'}: {a.keep}; make them agree (fix the program's meta, or the "
+                         f"config's keep)")
+
+
+def scorefile_meta(csv_path) -> str:
+    from .scorefile import meta_path
+
+    return str(meta_path(csv_path))
+
+
 def cmd_select(a) -> None:
     import numpy as np
 
-    from . import io, scorefile
-    from .data.contract import dataset_sha256
+    from . import io
     from .select import select
 
-    labels = io.load_npz(a.labels)["y"]
+    labels = _select_labels(a)
     if a.full:
         for out in a.out:
             io.save_npy(out, np.arange(len(labels), dtype=np.int64))
@@ -151,12 +170,8 @@ def cmd_select(a) -> None:
     R = len(a.ratios)
     if len(a.scores) != len(a.seed) or len(a.out) != R * len(a.seed):
         raise SystemExit(f"need one --scores per --seed and {R} --out per seed (seed-major)")
-    ds_hash = dataset_sha256(a.data) if a.data else None
-    for i, (seed, score_file) in enumerate(zip(a.seed, a.scores)):
-        try:
-            scores, meta = scorefile.read(score_file, n=len(labels), dataset_sha256=ds_hash)
-        except scorefile.ScoreFileError as exc:
-            raise SystemExit(f"invalid score file: {exc}") from None
+    read = _read_score_files(a, len(labels))  # every seed's file, before any subset is written
+    for i, (seed, (scores, meta)) in enumerate(zip(a.seed, read)):
         keep = a.keep or meta["keep"]
         for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
             kept = select(scores, keep, ratio, a.strategy, y=labels, seed=seed, **a.params)
@@ -201,6 +216,7 @@ def cmd_solve(a) -> None:
     if len(a.out) != R * len(a.seed):
         raise SystemExit(f"--out: expected {R} subsets per seed × {len(a.seed)} seeds, got {len(a.out)}")
     ds_hash = dataset_sha256(a.data)
+    _check_labels(a.labels, a.data)
     for i, (seed, surrogates, scores_out) in enumerate(_per_seed(a, a.scores)):
         set_determinism(seed, a.threads)
         ctx = ScoreContext(a.data, a.labels, surrogates, seed=seed, device=a.device, threads=a.threads,
@@ -230,6 +246,7 @@ def cmd_retrain(a) -> None:
     ratios = a.ratios or [None] * len(a.seeds)
     if len(ratios) != len(a.seeds):
         raise SystemExit("--ratios needs one entry per --seeds entry")
+    _check_labels(a.labels, a.data)
     retrain_many(a.data, a.labels, a.subset, a.out, a.target, a.recipe, a.seeds, a.keys, device=a.device,
                  threads=a.threads, model_kw=a.model_kw, budget=a.budget, progress=not a.no_progress, ratios=ratios)
 
@@ -278,10 +295,74 @@ def cmd_list_scorers(a) -> None:
         print(f"{r[0]:<{w}}  {r[1]:<4}  {r[2]:<8}  {r[3]:<8}  {r[4]}")
 
 
+def cmd_check_config(a) -> None:
+    """What `snakemake -n` checks before any job, plus YAML errors with their line: Snakemake reports a
+    broken --configfile only as "not valid JSON or YAML" (its --verbose traceback has the line)."""
+    import yaml
+
+    from . import checks, plan
+
+    root = Path(a.workflow).parent
+    cfg = {}
+    for f in a.configfile:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                loaded = yaml.safe_load(fh)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+            raise ValueError(f"{f}: not valid YAML at {where}: {exc.problem or exc.context}") from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{f}: a config file is a mapping of keys, got {type(loaded).__name__}")
+        cfg.update(loaded)  # a --configfile replaces whole top-level keys (workflow/rules/common.smk)
+    for key, value in yaml.safe_load((root / "config" / "config.yaml").read_text()).items():
+        cfg.setdefault(key, value)
+    checks.validate_config(cfg, Path(a.workflow) / "schemas" / "config.schema.yaml")
+    checks.check_plan(cfg, plan.n_train_hint(cfg, a.data_root), data_root=a.data_root, cache_dir=None)
+    specs = plan.check(cfg, n_train=plan.n_train_hint(cfg, a.data_root))
+    print(f"{', '.join(map(str, a.configfile))}: valid ({len(specs)} scorers, {len(cfg['sweeps'])} sweeps)")
+
+
 def cmd_list_models(a) -> None:
     from .models import list_models
 
     print("\n".join(list_models()))
+
+
+def _check_labels(labels: str, data: str):
+    """The training labels: integers in 0..C-1, one per training sample of ``data`` (the message names
+    the file); numpy only, before any model is built or output written."""
+    from .data.labels import check_labels_file
+
+    return check_labels_file(labels, data)
+
+
+def _select_labels(a):
+    """``select``'s labels, range-checked against the dataset's classes when its meta is given."""
+    from . import io
+    from .data.labels import check_labels
+
+    labels = io.load_npz(a.labels)["y"]
+    meta_file = a.dataset_meta or (Path(a.data) / "meta.json" if a.data else None)
+    if meta_file is not None:
+        meta = io.read_json(meta_file)
+        check_labels(labels, int(meta["num_classes"]), a.labels, int(meta["n_train"]))
+    return labels
+
+
+def _read_score_files(a, n: int) -> list[tuple]:
+    """Every seed's score file, validated before anything is written (``select``)."""
+    from . import scorefile
+    from .data.contract import dataset_sha256
+
+    ds_hash = dataset_sha256(a.data) if a.data else None
+    out = []
+    for score_file in a.scores:
+        try:
+            out.append(scorefile.read(score_file, n=n, dataset_sha256=ds_hash))
+        except scorefile.ScoreFileError as exc:
+            raise SystemExit(f"invalid score file: {exc}") from None
+    return out
 
 
 def _timing(path: Path, t0: float) -> None:
@@ -369,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--check-hash", action="store_true", help="also require meta.dataset_sha256 to match")
+    p.add_argument("--keep", default=None, choices=["high", "low"],
+                   help="the direction the config declares: the meta's keep must be the same")
+    p.add_argument("--keep-key", default=None, help="the config key of --keep, named in the error")
     p.add_argument("--stamp", default=None, help="write this file when valid (for Snakemake)")
     p.set_defaults(func=cmd_validate_scores)
 
@@ -378,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", required=True)
     p.add_argument("--data", default=None,
                    help="prepared dataset folder: the score file's dataset_sha256 must match it (recommended)")
+    p.add_argument("--dataset-meta", default=None,
+                   help="the prepared dataset's meta.json: labels must be integers in 0..num_classes-1")
     p.add_argument("--strategy", default="keep", help="keep | keep_high | keep_low | classbal | ccs")
     p.add_argument("--keep", default=None, choices=["high", "low"], help="override the score file's direction")
     p.add_argument("--ratios", type=float, nargs="+", required=True, help="fractions removed")
@@ -447,6 +533,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocols", action="store_true",
                    help="print the methods' release protocols as the README's Markdown table")
     p.set_defaults(func=cmd_list_scorers)
+
+    p = sub.add_parser("check-config", help="check config file(s) as `snakemake -n` does, YAML errors with their line")
+    p.add_argument("configfile", nargs="+", help="config files, in --configfile order")
+    p.add_argument("--workflow", default="workflow", help="the workflow folder (default: workflow)")
+    p.add_argument("--data-root", default="data", help="prepared datasets (default: data)")
+    p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("list-models", help="registered model names")
     p.set_defaults(func=cmd_list_models)

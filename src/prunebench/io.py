@@ -146,7 +146,17 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise
     except Exception as exc:  # zipfile.BadZipFile, ValueError, EOFError, ...
-        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})"
+                         + _prepared_data_hint(path)) from exc
+
+
+def _prepared_data_hint(path: str | os.PathLike) -> str:
+    """How to rebuild a damaged prepared-data file (``data/{id}/train.npz`` or ``test.npz``)."""
+    p = Path(path)
+    if p.name not in ("train.npz", "test.npz"):
+        return ""
+    return (f"; the prepared data are damaged: delete {p.parent}/ and rerun snakemake (it prepares them again), "
+            f"or run `prunebench fetch --dataset NAME --out {p.parent}` with the config's dataset options")
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> None:

@@ -61,6 +61,7 @@ def read(csv_path: str | os.PathLike, n: int | None = None, dataset_sha256: str 
         header = fh.readline().strip().replace(" ", "")
     if header != "index,score":
         raise ScoreFileError(f"{p}: header must be 'index,score', got {header!r}")
+    _check_complete(p)
     try:
         raw = np.loadtxt(p, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
     except ValueError as exc:
@@ -90,3 +91,17 @@ def read(csv_path: str | os.PathLike, n: int | None = None, dataset_sha256: str 
     scores = np.empty(size, np.float64)
     scores[idx] = val
     return scores, meta
+
+
+def _check_complete(p: Path) -> None:
+    """Every row ends with a newline: a file cut short mid-number (``0.12`` of ``0.1234``) still parses,
+    so the missing final newline is what tells it apart from a complete file."""
+    with open(p, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return
+        fh.seek(-1, os.SEEK_END)
+        last = fh.read(1)
+    if last != b"\n":
+        raise ScoreFileError(f"{p}: the last row does not end with a newline (file cut short, e.g. mid-number?); "
+                             "a score file ends every row, the last one included, with '\\n' — rerun its scorer")

@@ -5,8 +5,10 @@
 It runs tests/integration/slurm/run.sh, which installs slurmctld/slurmd/munge when missing,
 starts them, runs the tests' tiny config with `--profile workflow/profiles/slurm`, checks that
 every job went through SLURM and that every contract file has the same sha256 as in a local
-run, and stops the daemons. Without `-m slurm` (or PRUNEBENCH_SLURM_TEST=1) it is skipped: it
-needs root and takes minutes. Once asked for, SLURM failing to start fails the test.
+run, and stops the daemons. It is a slow test (deselected by default). It runs when asked for
+(`-m slurm`, PRUNEBENCH_SLURM_TEST=1) or under CI (CI=true: `.ci/run`'s `pytest -m slow` runs it,
+as root, after installing SLURM); otherwise it skips with the reason (it needs root and takes
+minutes). Once it runs, SLURM failing to start fails the test.
 """
 
 import os
@@ -20,17 +22,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "integration" / "slurm" / "run.sh"
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
 def _opted_in(config) -> bool:
+    from conftest import under_ci
+
     expr = config.getoption("markexpr") or ""
-    return bool(re.search(r"(?<!not )\bslurm\b", expr)) or os.environ.get("PRUNEBENCH_SLURM_TEST") == "1"
+    return (bool(re.search(r"(?<!not )\bslurm\b", expr)) or os.environ.get("PRUNEBENCH_SLURM_TEST") == "1"
+            or under_ci())
 
 
 def test_tiny_pipeline_on_real_slurm(request):
     if not _opted_in(request.config):
-        pytest.skip("opt-in: pytest -m slurm (or PRUNEBENCH_SLURM_TEST=1); brings up SLURM as root")
+        pytest.skip("opt-in: pytest -m slurm (or PRUNEBENCH_SLURM_TEST=1, or CI=true); brings up SLURM as root")
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     if (bindir / "snakemake").exists():

@@ -7,12 +7,16 @@ import yaml
 
 from snakemake.utils import validate
 
-from prunebench import plan
+from prunebench import checks, plan
 
+checks.refuse_workflow_dir(workflow.basedir)
 DEFAULT_CONFIG = Path(workflow.basedir).parent / "config" / "config.yaml"
 for _key, _value in yaml.safe_load(DEFAULT_CONFIG.read_text()).items():
     config.setdefault(_key, _value)
 
+checks.validate_config(
+    config, Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+)
 validate(config, "../schemas/config.schema.yaml")
 if config.get("only_sweeps"):
     config["sweeps"] = plan.only_sweeps(config["sweeps"], config["only_sweeps"])
@@ -20,6 +24,7 @@ if config.get("only_sweeps"):
 EXP = config["name"]
 DATASET = plan.dataset_id(config)
 SEEDS = list(range(config["seeds"]))
+checks.check_plan(config, plan.n_train_hint(config))
 SPECS = plan.check(config, n_train=plan.n_train_hint(config))
 RATIOS = [plan.fmt_ratio(r) for r in config["ratios"]]
 PY_SCORERS = [n for n, s in SPECS.items() if s.kind == "score"]
@@ -125,22 +130,26 @@ def surrogate_dirs_all_seeds(w):
 
 
 def get_final_output():
-    return [
-        f"results/{EXP}/tables/retrain.csv",
-        f"results/{EXP}/tables/accuracy.csv",
-        f"results/{EXP}/figures/accuracy_vs_ratio.pdf",
-        f"results/{EXP}/figures/accuracy_vs_ratio.png",
-        f"results/{EXP}/tables/significance.csv",
-        f"results/{EXP}/figures/cd_diagram.pdf",
-        f"results/{EXP}/figures/scoring_cost.pdf",
-        f"results/{EXP}/figures/cost_vs_accuracy.pdf",
-        f"results/{EXP}/figures/score_correlation.pdf",
-        f"results/{EXP}/figures/noise_grid.pdf",
-        f"results/{EXP}/figures/crossarch_gain.pdf",
-        f"results/{EXP}/figures/score_stability.pdf",
-        f"results/{EXP}/figures/lossless_ratio.pdf",
-        f"results/{EXP}/figures/class_composition.pdf",
-    ] + study_outputs()
+    return (
+        [
+            f"results/{EXP}/tables/retrain.csv",
+            f"results/{EXP}/tables/accuracy.csv",
+            f"results/{EXP}/figures/accuracy_vs_ratio.pdf",
+            f"results/{EXP}/figures/accuracy_vs_ratio.png",
+            f"results/{EXP}/tables/significance.csv",
+            f"results/{EXP}/figures/cd_diagram.pdf",
+            f"results/{EXP}/figures/scoring_cost.pdf",
+            f"results/{EXP}/figures/cost_vs_accuracy.pdf",
+            f"results/{EXP}/figures/score_correlation.pdf",
+            f"results/{EXP}/figures/noise_grid.pdf",
+            f"results/{EXP}/figures/crossarch_gain.pdf",
+            f"results/{EXP}/figures/score_stability.pdf",
+            f"results/{EXP}/figures/lossless_ratio.pdf",
+            f"results/{EXP}/figures/class_composition.pdf",
+        ]
+        + study_outputs()
+        + contract_files()
+    )
 
 
 def external_command(w, input, output):
@@ -322,3 +331,61 @@ def study_outputs():
             )
             out.append(f"results/{EXP}/figures/optprune_check.pdf")
     return sorted(set(out))
+
+
+def contract_files():
+    """Every contract file behind the tables: prepared data, labels, surrogate runs, score files and
+    their meta, subsets, retrain results. Snakemake does not rebuild a missing intermediate file whose
+    consumers are up to date, so without these in rule all a deleted (or, after a failed job, removed)
+    contract file would stay missing while `snakemake -n` says there is nothing to be done.
+    """
+    out = set(retrain_files(RETRAIN))
+    for st in RETRAIN:
+        ds, nz, arch, sc = (st[k] for k in ("dataset", "noise", "arch", "scorer"))
+        root = f"results/{EXP}/{ds}/{nz}"
+        out.update(f"data/{ds}/{f}" for f in ("train.npz", "test.npz", "meta.json"))
+        out.add(f"{root}/labels.npz")
+        if sc == "full":
+            out.update(
+                f"{root}/subsets/{arch}/full/all/r0.00/seed{s}.npy" for s in SEEDS
+            )
+            continue
+        spec = SPECS[sc]
+        for s in SEEDS:
+            out.add(f"{root}/scores/{arch}/{sc}/seed{s}.csv")
+            out.add(f"{root}/scores/{arch}/{sc}/seed{s}.meta.json")
+            out.add(
+                f"{root}/subsets/{arch}/{sc}/{st['strategy']}/r{st['ratio']}/seed{s}.npy"
+            )
+            if not spec.needs_surrogate:
+                continue
+            for k in plan.surrogate_seeds(spec, s, len(SEEDS)):
+                run = plan.surrogate_seed_dir(root, arch, spec.surrogate, k)
+                if spec.surrogate:
+                    out.add(run)  # a variant's run is one directory output
+                else:
+                    out.update(
+                        f"{run}/{f}"
+                        for f in (
+                            "surrogate.json",
+                            "dynamics.npz",
+                            "model.pt",
+                            "train_log.csv",
+                        )
+                    )
+    return sorted(out)
+
+
+def fetch_options():
+    """dataset.options in one spelling (sorted, defaults left out), so that two configs asking for
+    the same data do not re-fetch it through Snakemake's params trigger."""
+    from prunebench.data.contract import canonical_options
+
+    d = config["dataset"]
+    return jarg(canonical_options(d["name"], d.get("options") or {}))
+
+
+def external_keep_args(w):
+    """validate-scores options: the config's external_scorers.NAME.keep, when given, must match the meta."""
+    keep = (config.get("external_scorers") or {}).get(w.scorer, {}).get("keep")
+    return f"--keep {keep} --keep-key external_scorers.{w.scorer}.keep" if keep else ""

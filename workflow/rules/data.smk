@@ -18,7 +18,7 @@ rule fetch:
             if config["dataset"].get("source")
             else ""
         ),
-        options=jarg(config["dataset"].get("options", {})),
+        options=fetch_options(),
     shell:
         "prunebench fetch --dataset {params.name} --out data/{wildcards.dataset} "
         "{params.source} --options {params.options} > {log} 2>&1"

@@ -66,7 +66,9 @@ rule external_score:
         "../envs/data.yaml"
     params:
         cmd=lambda w, input, output: external_command(w, input, output),
+        keep=external_keep_args,
     shell:
         "( {params.cmd} ) > {log} 2>&1 && "
-        "prunebench validate-scores --scores {output.scores} --data data/{wildcards.dataset} >> {log} 2>&1 "
+        "prunebench validate-scores --scores {output.scores} --data data/{wildcards.dataset} {params.keep} "
+        ">> {log} 2>&1 "
         "|| (cat {log} >&2; exit 1)"

@@ -5,6 +5,10 @@ rule select:
             "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.csv",
             s=SEEDS,
         ),
+        score_meta=expand(
+            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.meta.json",
+            s=SEEDS,
+        ),
         labels="results/{exp}/{dataset}/{noise}/labels.npz",
         meta="data/{dataset}/meta.json",
     output:
@@ -35,6 +39,7 @@ rule select:
         data=lambda w: f"--data data/{w.dataset}" if w.scorer in PY_SCORERS else "",
     shell:
         "prunebench select --scores {input.scores} --labels {input.labels} {params.data} "
+        "--dataset-meta {input.meta} "
         "--strategy {wildcards.strategy} --ratios {params.ratios} --seed {params.seeds} "
         "--params {params.sparams} --out {output.subsets} > {log} 2>&1"
 

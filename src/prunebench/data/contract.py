@@ -42,10 +42,44 @@ def _known() -> None:
 
 
 def prepare(name: str, out_dir: str | os.PathLike, source: str | None = None, **kw) -> dict:
-    """Build dataset ``name`` and write ``train.npz``, ``test.npz`` and ``meta.json``."""
-    _known()
+    """Build dataset ``name`` and write ``train.npz``, ``test.npz`` and ``meta.json``.
+
+    Unknown options are refused (:func:`check_options`); ``meta.json`` records what the data were
+    prepared from (``prepared_with``: dataset, source, options) so that a config asking for other
+    options under the same ``dataset.id`` is refused at planning instead of overwriting them."""
+    check_options(name, kw)
     xtr, ytr, xte, yte, info = DATASETS.get(name)(source=source, **kw)
+    info = {**info, "prepared_with": {"dataset": name, "source": source, "options": canonical_options(name, kw)}}
     return _write_prepared(name, out_dir, xtr, ytr, xte, yte, info)
+
+
+def loader_options(name: str) -> dict:
+    """``{option: default}`` of dataset ``name``'s loader (its keyword parameters but ``source``)."""
+    import inspect
+
+    _known()
+    fn = DATASETS.get(name)
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
+            if p.name != "source" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def check_options(name: str, options: dict) -> None:
+    """ValueError naming the options dataset ``name``'s loader does not take (a typo would be ignored)."""
+    known = loader_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"dataset {name}: unknown option(s) {unknown}; {name} takes "
+                         f"{', '.join(sorted(known)) or 'no options'}")
+
+
+def canonical_options(name: str, options: dict, with_defaults: bool = False) -> dict:
+    """The options sorted, without those equal to the loader's default (``{}`` = all defaults), or with
+    every default filled in: two spellings of the same data compare (and hash) equal."""
+    known = loader_options(name)
+    out = {k: options[k] for k in sorted(options) if not (k in known and options[k] == known[k])}
+    if with_defaults:
+        out = {k: options.get(k, known[k]) for k in sorted(set(known) | set(options))}
+    return out
 
 
 def _write_prepared(name: str, out_dir, xtr, ytr, xte, yte, info: dict, num_classes: int | None = None) -> dict:

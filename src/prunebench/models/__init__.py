@@ -22,6 +22,9 @@ def register_model(name: str) -> Callable[[Callable], Callable]:
 # The built-in names (registered in zoo.py, which imports torch): known without importing it, so
 # that planning the workflow (prunebench.plan.check) stays free of torch's ~2 s import.
 BUILTIN = ("cnn_small", "mlp", "resnet_small")
+#: the keyword arguments each built-in builder takes (checked against zoo.py's signatures by
+#: tests/test_bad_inputs.py), so that `models:` in the config is checked when the workflow is planned
+BUILTIN_KWARGS = {"cnn_small": ("width",), "mlp": ("hidden",), "resnet_small": ("width",)}
 
 
 def is_known_model(name: str) -> bool:
