@@ -80,8 +80,10 @@ def test_aum_hand():
         area_under_margin(m, epochs=4)
     info = get_scorer("aum")
     assert info.keep == "low"
-    ctx = SimpleNamespace(surrogate=SimpleNamespace(dynamics={"margin": m}))
+    dyn = {"margin": m, "pmargin": m / 10}
+    ctx = SimpleNamespace(dynamics=lambda key, view="train", run=None: dyn[key])
     np.testing.assert_allclose(info.fn(ctx), [3.0, -1.0])
+    np.testing.assert_allclose(info.fn(ctx, form="prob"), [0.3, -0.1])  # CCS's probability margins
 
 
 def test_static_uncertainty_hand():

@@ -81,10 +81,14 @@ def test_retrain_settings_expand_sweeps():
     cfg = _tiny()
     specs = plan.check(cfg)
     st = plan.retrain_settings(cfg, specs)
+    # each method under its release protocol (random per class, MoSo per class with equal quotas) and, the
+    # tiny config's main sweep having protocols [release, uniform], under the uniform one (global top-k)
     assert {(s["scorer"], s["strategy"], s["ratio"]) for s in st} == {
-        ("full", "all", "0.00"), ("random", "keep", "0.50"), ("el2n", "keep", "0.50"),
-        ("forgetting", "keep", "0.50"), ("dynunc", "keep", "0.50"), ("moso", "keep", "0.50"),
-        ("optprune", "solver", "0.50"), ("moso-adam", "keep", "0.50"), ("moso-part2", "keep", "0.50")}
+        ("full", "all", "0.00"), ("random", "classbal", "0.50"), ("random", "keep", "0.50"),
+        ("el2n", "keep", "0.50"), ("el2n-uniform", "keep", "0.50"), ("forgetting", "keep", "0.50"),
+        ("dynunc", "keep", "0.50"), ("dynunc-uniform", "keep", "0.50"), ("moso", "classeq", "0.50"),
+        ("moso", "keep", "0.50"), ("optprune", "solver", "0.50"), ("moso-adam", "classeq", "0.50"),
+        ("moso-part2", "classeq", "0.50")}
     cfg["sweeps"]["x"] = {"noise": ["sym20"], "arch": ["cnn_small"], "target": ["mlp"], "scorers": ["el2n"]}
     st = plan.retrain_settings(cfg, plan.check(cfg))
     # the full-data reference of target mlp is trained once, under arch = target

@@ -339,7 +339,7 @@ def contract_files():
     consumers are up to date, so without these in rule all a deleted (or, after a failed job, removed)
     contract file would stay missing while `snakemake -n` says there is nothing to be done.
     """
-    out = set(retrain_files(RETRAIN))
+    out = set(retrain_files(RETRAIN)) | set(convergence_files())
     for st in RETRAIN:
         ds, nz, arch, sc = (st[k] for k in ("dataset", "noise", "arch", "scorer"))
         root = f"results/{EXP}/{ds}/{nz}"
@@ -356,6 +356,9 @@ def contract_files():
             out.add(f"{root}/scores/{arch}/{sc}/seed{s}.meta.json")
             out.add(
                 f"{root}/subsets/{arch}/{sc}/{st['strategy']}/r{st['ratio']}/seed{s}.npy"
+            )
+            out.add(
+                f"{root}/subsets/{arch}/{sc}/{st['strategy']}/r{st['ratio']}/seed{s}.meta.json"
             )
             if not spec.needs_surrogate:
                 continue
