@@ -27,6 +27,20 @@ from prunebench.train import Recipe, fit, predict, set_determinism
 from prunebench.train.loop import Normalizer
 
 
+def _time_inside(module, name: str) -> dict:
+    """Replace ``module.name`` by a wrapper that adds its run time to the returned ``{"s": seconds}``."""
+    spent = {"s": 0.0}
+    inner = getattr(module, name)
+
+    def timed(*args, **kw):
+        t = time.perf_counter()
+        inner(*args, **kw)
+        spent["s"] += time.perf_counter() - t
+
+    setattr(module, name, timed)
+    return spent
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=60_000)
@@ -42,24 +56,8 @@ def main() -> None:
     ratios = []
     # Direct measure, robust to machine load: time spent inside the recorder itself ÷ the whole
     # recorded epoch, in the same run.
-    spent = {"s": 0.0}
-    inner = loop._record
-
-    def timed_record(*args, **kw):
-        t = time.perf_counter()
-        inner(*args, **kw)
-        spent["s"] += time.perf_counter() - t
-
-    loop._record = timed_record
-    spent_eval = {"s": 0.0}
-    inner_eval = loop._record_eval
-
-    def timed_record_eval(*args, **kw):
-        t = time.perf_counter()
-        inner_eval(*args, **kw)
-        spent_eval["s"] += time.perf_counter() - t
-
-    loop._record_eval = timed_record_eval
+    spent = _time_inside(loop, "_record")
+    spent_eval = _time_inside(loop, "_record_eval")
     direct, eval_ratio, eval_share = [], [], []
     print(f"n={a.n} batch=256 threads={a.threads} model=cnn_small; one epoch each, interleaved")
     for p in range(a.pairs):
