@@ -132,6 +132,14 @@ def _uniform_spec(spec: ScorerSpec) -> ScorerSpec:
                    strategy_params={}, ablation=True, uniform_of=spec.name)
 
 
+def reference_method(specs: dict[str, ScorerSpec], name: str = "random") -> str:
+    """The tables' method name of the reference (random) under its release protocol: ``random+classbal``
+    (DeepCore's uniform draws within each class), or ``random`` when configured with the global rule."""
+    from .stats import method_key
+
+    return method_key(name, specs[name].strategy) if name in specs else name
+
+
 def protocol_pairs(cfg: dict, specs: dict[str, ScorerSpec], sw: dict) -> list[tuple[str, str, str, str]]:
     """``(method, protocol, scorer, strategy)`` of every scorer a sweep runs: the release protocol
     (the configured strategy, default = the release's selection) and, when the sweep's ``protocols``

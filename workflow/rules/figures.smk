@@ -67,8 +67,12 @@ rule significance:
         "results/{exp}/logs/significance.log",
     conda:
         "../envs/plots.yaml"
+    params:
+        # the reference is random under its release protocol (per class, as DeepCore's uniform)
+        options=jarg({"reference": plan.reference_method(SPECS)}),
     shell:
-        "prunebench analyze significance --in {input} --out table={output} > {log} 2>&1"
+        "prunebench analyze significance --in {input} --options {params.options} --out table={output} "
+        "> {log} 2>&1"
 
 
 rule ranks:

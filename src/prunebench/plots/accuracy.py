@@ -67,7 +67,8 @@ def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None 
         sns.lineplot(data=sub, x="ratio", y="accuracy", hue="method", hue_order=methods, errorbar="sd",
                      palette={m: method_color(m) for m in methods}, marker="o", ax=ax, legend=False)
         if "empty_classes" in sub.columns:  # a red × on every point whose subsets left a class empty
-            bad = sub[sub["empty_classes"] > 0].groupby(["method", "ratio"])["accuracy"].mean().reset_index()
+            means = sub.groupby(["method", "ratio"]).agg(accuracy=("accuracy", "mean"), empty=("empty_classes", "max"))
+            bad = means[means["empty"] > 0].reset_index()  # at the curve's point: the mean over all seeds
             if len(bad):
                 ax.scatter(bad["ratio"], bad["accuracy"], marker="x", s=60, color="red", zorder=5, linewidths=1.5)
                 if i == 0:

@@ -140,7 +140,8 @@ def plot_protocol(df: pd.DataFrame, out_pdf: str, out_png: str) -> None:
         ax.set_title(setting, fontsize=8)
         ax.set_xlabel("accuracy − random's, same protocol (points)", fontsize=7)
         ax.invert_yaxis()
-    axes[0].legend(fontsize=7, loc="lower right", frameon=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     save_figure(fig, out_pdf, out_png)
 
 
