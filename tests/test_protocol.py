@@ -216,7 +216,8 @@ def test_uniform_protocol_pairs_and_derived_scorers():
     assert pairs[("moso", "release")] == ("moso", "classeq") and pairs[("moso", "uniform")] == ("moso", "keep")
     assert pairs[("dynunc", "uniform")] == ("dynunc-uniform", "keep")
     assert specs["dynunc-uniform"].params["view"] == "train" and specs["dynunc"].params["view"] == "eval"
-    assert specs["dynunc-uniform"].ablation and specs["dynunc-uniform"].uniform_of == "dynunc"
+    assert specs["dynunc-uniform"].uniform_of == "dynunc" and not specs["dynunc-uniform"].ablation
+    assert "dynunc-uniform" not in plan.sweep_scorers({"scorers": "all"}, specs)  # not an ablation variant either
     assert ("optprune", "uniform") not in pairs  # a solver writes its own subsets
     settings = {(s["scorer"], s["strategy"]) for s in plan.retrain_settings(cfg, specs)}
     assert {("random", "classbal"), ("random", "keep"), ("dynunc-uniform", "keep")} <= settings

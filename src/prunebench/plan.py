@@ -129,7 +129,7 @@ def _uniform_spec(spec: ScorerSpec) -> ScorerSpec:
     from dataclasses import replace
 
     return replace(spec, name=f"{spec.name}-uniform", params=_uniform_params(spec), strategy=UNIFORM_STRATEGY,
-                   strategy_params={}, ablation=True, uniform_of=spec.name)
+                   strategy_params={}, ablation=False, uniform_of=spec.name)
 
 
 def reference_method(specs: dict[str, ScorerSpec], name: str = "random") -> str:
@@ -339,9 +339,10 @@ def only_sweeps(sweeps: dict, names) -> dict:
 
 
 def sweep_scorers(sw: dict, specs: dict[str, ScorerSpec]) -> list[str]:
-    """A sweep's scorers: its list, or every configured scorer that is not an ablation variant."""
+    """A sweep's scorers: its list, or every configured scorer that is not an ablation variant (nor a
+    uniform-protocol copy: the sweep's ``protocols`` add those)."""
     if sw.get("scorers", "all") == "all":
-        return [n for n, s in specs.items() if not s.ablation]
+        return [n for n, s in specs.items() if not s.ablation and not s.uniform_of]
     return list(sw["scorers"])
 
 
