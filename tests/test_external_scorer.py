@@ -33,7 +33,9 @@ def test_external_awk_scorer_enters_every_output(tmp_path):
     run_snakemake(wd, configfile="ext.yaml")
     res = wd / "results" / "tiny"
     table = pd.read_csv(res / "tables" / "retrain.csv")
-    assert set(table["scorer"]) == {"full", "random", "el2n", "awkscore"}
+    # el2n reads a checkpoint under its release protocol, so tiny.yaml's `protocols: [release,
+    # uniform]` adds its uniform-protocol copy; an external scorer declares no protocol: no copy
+    assert set(table["scorer"]) == {"full", "random", "el2n", "el2n-uniform", "awkscore"}
     assert len(table[table["scorer"] == "awkscore"]) == 2  # two seeds at the one ratio
     corr = pd.read_csv(res / "tables" / "score_correlation.csv")
     assert "awkscore" in set(corr["method"])

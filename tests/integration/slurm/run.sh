@@ -201,7 +201,7 @@ export PYTHONHASHSEED=0
 R=results/tiny/digits/clean/retrain/cnn_small
 TARGETS=(
   $R/el2n/keep/r0.50/cnn_small/seed{0,1}.json
-  $R/moso-part2/keep/r0.50/cnn_small/seed{0,1}.json
+  $R/moso-part2/classeq/r0.50/cnn_small/seed{0,1}.json
   $R/optprune/solver/r0.50/cnn_small/seed{0,1}.json
   $R/full/all/r0.00/cnn_small/seed{0,1}.json
   results/tiny/tables/moso_agreement.csv
