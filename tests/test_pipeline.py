@@ -60,11 +60,18 @@ def test_tiny_dag_contracts(tiny_run):
     assert sorted(set(lt["scorer"])) == ["el2n", "full", "random"] and (lt["n_train"] == lt_meta["n_train"]).all()
     imb = pd.read_csv(wd / "results" / "tiny" / "tables" / "imbalance.csv")
     assert set(imb["dataset"]) == {"digits", "digits-lt5"} and imb["tail_acc_mean"].between(0, 1).all()
+    # the budget study: the same subsets retrained under tiny's budget (epochs) and under steps
+    bud = pd.read_csv(wd / "results" / "tiny" / "tables" / "budget.csv")
+    assert set(bud["budget"]) == {"epochs", "steps"} and set(bud["method"]) == {"el2n", "random+classbal"}
+    steps = bud.pivot(index="method", columns="budget", values="steps")
+    assert (steps["steps"] > steps["epochs"]).all()  # half the data, as many updates as full data: 2x
+    assert (table["budget"] == "epochs").all()  # the head-to-head tables hold the run's own budget only
+    assert len(pd.read_csv(wd / "results" / "tiny" / "tables" / "budget_rank.csv")) == 1
     figures = {p.name for p in (wd / "results" / "tiny" / "figures").iterdir()}
     for stem in ("accuracy_vs_ratio", "cd_diagram", "scoring_cost", "cost_vs_accuracy", "score_correlation",
                  "noise_grid", "crossarch_gain", "score_stability", "lossless_ratio", "class_composition",
                  "sample_grid", "moso_agreement", "ablation", "optprune_check", "epsilon_digits_clean_cnn_small_optprune",
-                 "imbalance", "protocol"):
+                 "imbalance", "protocol", "budget"):
         for ext in ("pdf", "png"):
             assert f"{stem}.{ext}" in figures, f"{stem}.{ext} missing"
             assert (wd / "results" / "tiny" / "figures" / f"{stem}.{ext}").stat().st_size > 1000

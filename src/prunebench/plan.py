@@ -324,6 +324,8 @@ def check(cfg: dict, n_train: int | None = None) -> dict[str, ScorerSpec]:
             extra = sorted(set(map(fmt_ratio, ratios)) - set(map(fmt_ratio, cfg["ratios"])))
             if extra:
                 raise ConfigError(f"sweeps.{name}: ratios {extra} are not in the global ratios list")
+    _check_budgets(cfg)
+    _check_overlaps(cfg, specs)
     for r in cfg["ratios"]:
         if not 0 < r < 1:
             raise ConfigError(f"ratio {r} must lie in (0, 1): ratio is the fraction removed")
@@ -353,16 +355,70 @@ def retrain_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
     (noise, target), stored under ``arch = target``."""
     out = set()
     for sw in cfg["sweeps"].values():
-        ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
         for ds, noise, arch, target in itertools.product(sweep_datasets(cfg, sw), sw["noise"], sw["arch"],
                                                          sw.get("target", ["same"])):
             tgt = arch if target == "same" else target
             out.add((ds, noise, tgt, "full", "all", fmt_ratio(0), tgt))
-            for _, _, name, strategy in protocol_pairs(cfg, specs, sw):
-                for r in ratios:
-                    out.add((ds, noise, arch, name, strategy, fmt_ratio(r), tgt))
+        for (ds, noise, arch, name, strategy, tgt), ratios in _sweep_jobs(cfg, specs, sw).items():
+            out.update((ds, noise, arch, name, strategy, r, tgt) for r in ratios)
     keys = ("dataset", "noise", "arch", "scorer", "strategy", "ratio", "target")
     return [dict(zip(keys, t)) for t in sorted(out)]
+
+
+def default_budget(cfg: dict) -> str:
+    """The run's retraining budget (``retrain.budget``): the one behind the head-to-head tables."""
+    return str((cfg.get("retrain") or {}).get("budget", "epochs"))
+
+
+def sweep_budgets(cfg: dict, sw: dict) -> list[str]:
+    """The budgets a sweep's runs are retrained under (sweep key ``budgets``), the run's own budget
+    always first: it is the one every other table reads."""
+    d = default_budget(cfg)
+    return [d] + [str(b) for b in sw.get("budgets", []) if str(b) != d]
+
+
+def budget_slug(budget: str) -> str:
+    """A budget as a rule-name part (``x0.5`` → ``x0_5``)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", budget)
+
+
+def budget_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
+    """Every retrain job of the budget study under a budget other than the run's own: the settings of
+    each sweep with a ``budgets`` key (full-data references left out: under ``epochs`` and ``steps``
+    full-data training is the same run, and its ``x2`` is the convergence check). Keys as
+    :func:`retrain_settings` plus ``budget``."""
+    out = set()
+    for sw in cfg["sweeps"].values():
+        budgets = sweep_budgets(cfg, sw)[1:]
+        for (ds, noise, arch, name, strategy, tgt), ratios in (_sweep_jobs(cfg, specs, sw) if budgets else {}).items():
+            out.update((ds, noise, arch, name, strategy, r, tgt, b) for r, b in itertools.product(ratios, budgets))
+    keys = ("dataset", "noise", "arch", "scorer", "strategy", "ratio", "target", "budget")
+    return [dict(zip(keys, t)) for t in sorted(out)]
+
+
+def budget_study_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
+    """The budget study's runs under the run's own budget: the retrain settings of the sweeps with a
+    ``budgets`` key (their counterparts under the other budgets are :func:`budget_settings`)."""
+    sub = {**cfg, "sweeps": {k: sw for k, sw in cfg["sweeps"].items() if len(sweep_budgets(cfg, sw)) > 1}}
+    if not sub["sweeps"]:
+        return []
+    return [{**st, "budget": default_budget(cfg)} for st in retrain_settings(sub, specs) if st["scorer"] != "full"]
+
+
+def _check_budgets(cfg: dict) -> None:
+    from .retrain import parse_budget
+
+    for name, sw in cfg["sweeps"].items():
+        seen: dict[tuple, str] = {}
+        for b in sweep_budgets(cfg, sw):
+            try:
+                key = parse_budget(b)
+            except ValueError as exc:
+                raise ConfigError(f"sweeps.{name}.budgets: {exc}") from None
+            if key in seen:
+                raise ConfigError(f"sweeps.{name}.budgets: {b!r} is the same budget as {seen[key]!r} "
+                                  f"(retrain.budget = {default_budget(cfg)!r} is always run)")
+            seen[key] = b
 
 
 WILDCARDS = {
@@ -383,10 +439,59 @@ def alternation(names) -> str:
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
 
 
+def _sweep_jobs(cfg: dict, specs: dict[str, ScorerSpec], sw: dict) -> dict[tuple, frozenset]:
+    """``{(dataset, noise, arch, scorer, strategy, target): ratios}``: the retrain jobs of one sweep."""
+    ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
+    out = {}
+    for ds, noise, arch, target in itertools.product(sweep_datasets(cfg, sw), sw["noise"], sw["arch"],
+                                                     sw.get("target", ["same"])):
+        for _, _, name, strategy in protocol_pairs(cfg, specs, sw):
+            out[(ds, noise, arch, name, strategy, arch if target == "same" else target)] = frozenset(
+                map(fmt_ratio, ratios))
+    return out
+
+
+_JOB_KEYS = ("dataset", "noise", "arch", "scorer", "strategy", "target")
+
+
+def _check_overlaps(cfg: dict, specs: dict[str, ScorerSpec]) -> None:
+    """One job trains every ratio of a method in a setting, so the retrain rule Snakemake picks for a
+    method's files (:func:`retrain_rule_order`: the first whose wildcards match) must list every ratio
+    any sweep asks of it; otherwise two jobs would write one file."""
+    groups = retrain_groups(cfg, specs)
+    order = {n: i for i, n in enumerate(retrain_rule_order(groups))}
+    for budget in {g["budget"] for g in groups}:
+        mine = sorted((g for g in groups if g["budget"] == budget), key=lambda g: order[f"retrain_{g['name']}"])
+        wanted: dict[tuple, set] = {}
+        by: dict[tuple, list] = {}
+        for name, sw in cfg["sweeps"].items():
+            if budget is not None and budget not in sweep_budgets(cfg, sw):
+                continue
+            for key, ratios in _sweep_jobs(cfg, specs, sw).items():
+                wanted.setdefault(key, set()).update(ratios)
+                by.setdefault(key, []).append(name)
+        for key, ratios in sorted(wanted.items()):
+            first = next(g for g in mine if all(v in g[k] for k, v in zip(_JOB_KEYS, key)))
+            if not ratios <= set(first["ratios"]):
+                ds, noise, arch, scorer, strategy, target = key
+                raise ConfigError(
+                    f"sweeps {', '.join(by[key])} retrain {scorer} ({strategy}) on {ds}/{noise}, {arch}→{target} at "
+                    f"ratios {', '.join(sorted(ratios))}, but sweeps.{first['sweep']} (the one with the most ratios, "
+                    f"whose job makes these files) lists only {', '.join(first['ratios'])}: one job trains every "
+                    "ratio of a method, so add the missing ratios to it or drop them from the others")
+
+
+def retrain_rule_order(groups: list[dict]) -> list[str]:
+    """The retrain rules from the most ratios to the fewest (config order among equals): where sweeps
+    overlap, the job with the superset of ratios makes the shared files (Snakemake ``ruleorder``)."""
+    return [f"retrain_{g['name']}" for g in sorted(groups, key=lambda g: -len(g["ratios"]))]
+
+
 def retrain_groups(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
     """One retrain rule per sweep: a job trains every (ratio, seed) of one (dataset, noise, arch, scorer,
-    strategy, target) — start-up (~2–3 s of imports) is paid once per method, not per run. Earlier
-    sweeps take precedence where two sweeps ask for the same files (Snakemake ruleorder)."""
+    strategy, target) — start-up (~2–3 s of imports) is paid once per method, not per run. Where two
+    sweeps ask for the same files, the one with more ratios makes them (:func:`retrain_rule_order`). A sweep with
+    ``budgets`` gets one more rule per other budget (``budget``: that budget; None: the run's own)."""
     groups = []
     for name, sw in cfg["sweeps"].items():
         pairs = protocol_pairs(cfg, specs, sw)
@@ -394,8 +499,9 @@ def retrain_groups(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
         strategies = {p[3] for p in pairs}
         targets = {a if t == "same" else t for t in sw.get("target", ["same"]) for a in sw["arch"]}
         ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
-        groups.append({
+        group = {
             "name": re.sub(r"[^A-Za-z0-9_]", "_", name),
+            "sweep": name,
             "dataset": sorted(sweep_datasets(cfg, sw)),
             "noise": sorted(sw["noise"]),
             "arch": sorted(sw["arch"]),
@@ -403,5 +509,9 @@ def retrain_groups(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
             "scorer": sorted(names),
             "strategy": sorted(strategies),
             "ratios": [fmt_ratio(r) for r in sorted(ratios)],
-        })
+            "budget": None,
+        }
+        groups.append(group)
+        for b in sweep_budgets(cfg, sw)[1:]:
+            groups.append({**group, "name": f"{group['name']}_budget_{budget_slug(b)}", "budget": b})
     return groups

@@ -95,7 +95,35 @@ def retrain_files(settings):
     return out
 
 
+def retrain_dir(budget=None):
+    """Where retrain results go: retrain/ under the run's budget, budget/{budget}/ under another one."""
+    return "retrain" if budget is None else f"budget/{budget}"
+
+
+def budget_suffix(budget=None):
+    """The log / benchmark name suffix of a retrain job under another budget."""
+    return "" if budget is None else f".{budget}"
+
+
+def budget_files():
+    """The budget study's runs: each budget sweep's runs under the run's budget, then under the others."""
+    out = []
+    for st in plan.budget_study_settings(config, SPECS) + BUDGET:
+        b = None if st["budget"] == plan.default_budget(config) else st["budget"]
+        keys = {k: v for k, v in st.items() if k != "budget"}
+        out += expand(
+            "results/{exp}/{dataset}/{noise}/"
+            + retrain_dir(b)
+            + "/{arch}/{scorer}/{strategy}/r{ratio}/{target}/seed{s}.json",
+            exp=EXP,
+            s=SEEDS,
+            **keys,
+        )
+    return out
+
+
 RETRAIN = plan.retrain_settings(config, SPECS)
+BUDGET = plan.budget_settings(config, SPECS)
 RETRAIN_GROUPS = plan.retrain_groups(config, SPECS)
 FULL_REFS = [st for st in RETRAIN if st["scorer"] == "full"]
 CONVERGENCE_CHECK = bool((config.get("retrain") or {}).get("convergence_check", True))
@@ -222,6 +250,8 @@ def retrain_job_ratios():
     """For the cost table: the ratios each retrain job trains (its group's), first group wins."""
     out = {}
     for g in RETRAIN_GROUPS:
+        if g["budget"] is not None:
+            continue  # the budget study's other budgets: not behind the head-to-head tables
         for st in RETRAIN:
             k = tuple(st[f] for f in RETRAIN_KEYS)
             if k in out or st["scorer"] == "full":
@@ -307,9 +337,15 @@ def protocol_pairs_all():
 
 def study_outputs():
     """Figures of the studies the config has: noise (a noisy setting), ablation (variants),
-    class imbalance (a long-tailed dataset), protocol (a sweep with the uniform protocol).
+    class imbalance (a long-tailed dataset), protocol (a sweep with the uniform protocol),
+    budget (a sweep with other budgets).
     """
     out = []
+    if BUDGET:
+        out += [
+            f"results/{EXP}/figures/budget.pdf",
+            f"results/{EXP}/figures/budget.png",
+        ]
     if protocol_pairs_all():
         out += [
             f"results/{EXP}/figures/protocol.pdf",
@@ -339,7 +375,7 @@ def contract_files():
     consumers are up to date, so without these in rule all a deleted (or, after a failed job, removed)
     contract file would stay missing while `snakemake -n` says there is nothing to be done.
     """
-    out = set(retrain_files(RETRAIN)) | set(convergence_files())
+    out = set(retrain_files(RETRAIN)) | set(convergence_files()) | set(budget_files())
     for st in RETRAIN:
         ds, nz, arch, sc = (st[k] for k in ("dataset", "noise", "arch", "scorer"))
         root = f"results/{EXP}/{ds}/{nz}"

@@ -1,5 +1,6 @@
 # One retrain rule per sweep (see prunebench.plan.retrain_groups): a job trains every
 # (ratio, seed) of one (noise, arch, scorer, strategy, target) and writes one result per run.
+# A sweep with `budgets` has one more rule per other budget, writing under budget/{budget}/.
 for grp in RETRAIN_GROUPS:
 
     rule:
@@ -15,14 +16,20 @@ for grp in RETRAIN_GROUPS:
             ),
         output:
             expand(
-                "results/{{exp}}/{{dataset}}/{{noise}}/retrain/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/{{target}}/seed{s}.json",
+                "results/{{exp}}/{{dataset}}/{{noise}}/"
+                + retrain_dir(grp["budget"])
+                + "/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/{{target}}/seed{s}.json",
                 ratio=grp["ratios"],
                 s=SEEDS,
             ),
         log:
-            "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}.log",
+            "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}"
+            + budget_suffix(grp["budget"])
+            + ".log",
         benchmark:
-            "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}.tsv"
+            "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}"
+            + budget_suffix(grp["budget"])
+            + ".tsv"
         wildcard_constraints:
             dataset=plan.alternation(grp["dataset"]),
             noise=plan.alternation(grp["noise"]),
@@ -40,7 +47,7 @@ for grp in RETRAIN_GROUPS:
             ratios=" ".join(r for r in grp["ratios"] for s in SEEDS),
             recipe=jarg(retrain_recipe()),
             model_kw=lambda w: jarg(model_kw(w.target)),
-            budget=(config.get("retrain") or {}).get("budget", "epochs"),
+            budget=grp["budget"] or plan.default_budget(config),
             result_keys=result_keys,
             device=config.get("device", "cpu"),
             threads=config.get("threads", 1),
@@ -52,7 +59,7 @@ for grp in RETRAIN_GROUPS:
             "--threads {params.threads} --no-progress > {log} 2>&1"
 
 
-workflow.ruleorder(*[f"retrain_{g['name']}" for g in RETRAIN_GROUPS])
+workflow.ruleorder(*plan.retrain_rule_order(RETRAIN_GROUPS))
 
 
 rule retrain_full:

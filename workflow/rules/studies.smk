@@ -153,6 +153,30 @@ rule protocol:
         "pdf={output.pdf} png={output.png} > {log} 2>&1"
 
 
+rule budget:
+    """The budget study: the same subsets retrained under each budget of a sweep's `budgets`."""
+    input:
+        budget_files(),
+    output:
+        table="results/{exp}/tables/budget.csv",
+        rank="results/{exp}/tables/budget_rank.csv",
+        pdf=report(
+            "results/{exp}/figures/budget.pdf",
+            caption="../report/budget.rst",
+            category="Head-to-head",
+        ),
+        png="results/{exp}/figures/budget.png",
+    log:
+        "results/{exp}/logs/studies/budget.log",
+    conda:
+        "../envs/plots.yaml"
+    params:
+        options=jarg({"reference": plan.reference_method(SPECS)}),
+    shell:
+        "prunebench analyze budget --in {input} --options {params.options} --out table={output.table} "
+        "rank={output.rank} pdf={output.pdf} png={output.png} > {log} 2>&1"
+
+
 rule lossless:
     input:
         "results/{exp}/tables/retrain.csv",
