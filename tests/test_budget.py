@@ -38,6 +38,11 @@ def test_budget_sweep_adds_one_retrain_group_and_its_jobs_per_other_budget():
     assert groups["budget"]["budget"] is None and groups["main"]["budget"] is None
     assert groups["budget_budget_steps"]["budget"] == "steps"
     assert groups["budget_budget_steps"]["scorer"] == groups["budget"]["scorer"] == ["el2n", "random"]
+    # one job trains the sweep's whole other budget: every (scorer, strategy) × ratio × seed
+    assert groups["budget_budget_steps"]["pairs"] == [("el2n", "keep"), ("random", "classbal")]
+    runs = plan.budget_job_runs(groups["budget_budget_steps"], cfg["seeds"])
+    assert runs[:2] == [{"scorer": "el2n", "strategy": "keep", "ratio": "0.50", "seed": 0},
+                        {"scorer": "el2n", "strategy": "keep", "ratio": "0.50", "seed": 1}] and len(runs) == 4
     jobs = plan.budget_settings(cfg, specs)
     assert {(j["scorer"], j["strategy"], j["budget"]) for j in jobs} == {("el2n", "keep", "steps"),
                                                                            ("random", "classbal", "steps")}
@@ -146,3 +151,25 @@ def test_partly_overlapping_sweeps_are_refused_naming_them():
     assert "retrain el2n (keep)" in msg and "sweeps.main" in msg and "lists only 0.30, 0.50" in msg
     cfg["sweeps"]["main"]["ratios"] = "all"  # main makes every ratio: the budget sweep's are a subset
     plan.check(cfg)
+
+
+def test_two_sweeps_may_not_ask_one_run_under_the_same_other_budget():
+    cfg = _tiny()
+    cfg["sweeps"]["budget2"] = {**cfg["sweeps"]["budget"], "scorers": ["el2n"]}
+    with pytest.raises(plan.ConfigError, match="sweeps.budget and sweeps.budget2 both retrain el2n"):
+        plan.check(cfg)
+    cfg["sweeps"]["budget2"]["budgets"] = ["epochs", "x2"]  # another budget: its own job
+    plan.check(cfg)
+
+
+def test_retrain_takes_one_keys_object_per_run():
+    import argparse
+
+    from prunebench.cli import _keys_arg
+    from prunebench.retrain import retrain_many
+
+    assert _keys_arg('[{"scorer": "a"}, {"scorer": "b"}]') == [{"scorer": "a"}, {"scorer": "b"}]
+    with pytest.raises(argparse.ArgumentTypeError, match="one per run"):
+        _keys_arg('[1, 2]')
+    with pytest.raises(ValueError, match="--keys when a list"):
+        retrain_many("data", "labels.npz", ["a.npy"], ["a.json"], "cnn_small", {}, [0], [{}, {}])

@@ -23,6 +23,17 @@ def _json_arg(s: str) -> dict:
     return v
 
 
+def _keys_arg(s: str) -> dict | list:
+    """``--keys``: one JSON object for every run, or a list with one object per run."""
+    try:
+        v = json.loads(s)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    if not (isinstance(v, dict) or (isinstance(v, list) and all(isinstance(k, dict) for k in v))):
+        raise argparse.ArgumentTypeError("expected a JSON object, or a list of objects (one per run)")
+    return v
+
+
 def _budget_arg(s: str) -> str:
     from .retrain import parse_budget
 
@@ -488,19 +499,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_solve)
 
     p = sub.add_parser("retrain", help="train a target model on subsets (one per seed) → result JSON per seed")
-    p.add_argument("--data", required=True)
-    p.add_argument("--labels", required=True)
+    p.add_argument("--data", required=True, help="prepared data folder, e.g. data/digits")
+    p.add_argument("--labels", required=True, help="training labels (labels.npz of the noise setting)")
     p.add_argument("--subset", nargs="+", required=True, help="subset .npy files (one per run)")
     p.add_argument("--seeds", type=int, nargs="+", required=True, help="the seed of each run")
     p.add_argument("--ratios", type=float, nargs="*", default=None, help="the ratio of each run (recorded)")
     p.add_argument("--out", nargs="+", required=True, help="result .json, one per run")
     p.add_argument("--target", required=True, help="model to train")
-    p.add_argument("--recipe", type=_json_arg, default={})
-    p.add_argument("--model-kw", type=_json_arg, default={})
+    p.add_argument("--recipe", type=_json_arg, default={}, help="training recipe as JSON (epochs, lr, ...)")
+    p.add_argument("--model-kw", type=_json_arg, default={}, help="model keyword arguments as JSON")
     p.add_argument("--budget", default="epochs", type=_budget_arg,
                    help="epochs: same epochs as the recipe (default); steps: as many steps as full-data training; "
                         "x<k>: k times the recipe's epochs (x2: the convergence check)")
-    p.add_argument("--keys", type=_json_arg, default={}, help="path keys recorded in each result")
+    p.add_argument("--keys", type=_keys_arg, default={},
+                   help="path keys recorded in each result: one JSON object, or a list of one per run")
     _common_compute(p)
     p.set_defaults(func=cmd_retrain)
 

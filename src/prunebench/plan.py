@@ -457,28 +457,34 @@ _JOB_KEYS = ("dataset", "noise", "arch", "scorer", "strategy", "target")
 def _check_overlaps(cfg: dict, specs: dict[str, ScorerSpec]) -> None:
     """One job trains every ratio of a method in a setting, so the retrain rule Snakemake picks for a
     method's files (:func:`retrain_rule_order`: the first whose wildcards match) must list every ratio
-    any sweep asks of it; otherwise two jobs would write one file."""
+    any sweep asks of it; and one job trains a sweep's whole other budget, so two sweeps may not ask
+    for the same run under the same other budget. Otherwise two jobs would write one file."""
     groups = retrain_groups(cfg, specs)
     order = {n: i for i, n in enumerate(retrain_rule_order(groups))}
-    for budget in {g["budget"] for g in groups}:
-        mine = sorted((g for g in groups if g["budget"] == budget), key=lambda g: order[f"retrain_{g['name']}"])
-        wanted: dict[tuple, set] = {}
-        by: dict[tuple, list] = {}
-        for name, sw in cfg["sweeps"].items():
-            if budget is not None and budget not in sweep_budgets(cfg, sw):
-                continue
-            for key, ratios in _sweep_jobs(cfg, specs, sw).items():
-                wanted.setdefault(key, set()).update(ratios)
-                by.setdefault(key, []).append(name)
-        for key, ratios in sorted(wanted.items()):
-            first = next(g for g in mine if all(v in g[k] for k, v in zip(_JOB_KEYS, key)))
-            if not ratios <= set(first["ratios"]):
-                ds, noise, arch, scorer, strategy, target = key
-                raise ConfigError(
-                    f"sweeps {', '.join(by[key])} retrain {scorer} ({strategy}) on {ds}/{noise}, {arch}→{target} at "
-                    f"ratios {', '.join(sorted(ratios))}, but sweeps.{first['sweep']} (the one with the most ratios, "
-                    f"whose job makes these files) lists only {', '.join(first['ratios'])}: one job trains every "
-                    "ratio of a method, so add the missing ratios to it or drop them from the others")
+    mine = sorted((g for g in groups if g["budget"] is None), key=lambda g: order[f"retrain_{g['name']}"])
+    wanted: dict[tuple, set] = {}
+    by: dict[tuple, list] = {}
+    seen: dict[tuple, str] = {}
+    for name, sw in cfg["sweeps"].items():
+        for key, ratios in _sweep_jobs(cfg, specs, sw).items():
+            wanted.setdefault(key, set()).update(ratios)
+            by.setdefault(key, []).append(name)
+            for b, r in itertools.product(sweep_budgets(cfg, sw)[1:], sorted(ratios)):
+                if (key, b, r) in seen:
+                    raise ConfigError(
+                        f"sweeps.{seen[key, b, r]} and sweeps.{name} both retrain {key[3]} ({key[4]}) at ratio {r} "
+                        f"under budget {b!r}: one job per sweep trains a budget's runs, so list that budget in "
+                        "one of them only")
+                seen[key, b, r] = name
+    for key, ratios in sorted(wanted.items()):
+        first = next(g for g in mine if all(v in g[k] for k, v in zip(_JOB_KEYS, key)))
+        if not ratios <= set(first["ratios"]):
+            ds, noise, arch, scorer, strategy, target = key
+            raise ConfigError(
+                f"sweeps {', '.join(by[key])} retrain {scorer} ({strategy}) on {ds}/{noise}, {arch}→{target} at "
+                f"ratios {', '.join(sorted(ratios))}, but sweeps.{first['sweep']} (the one with the most ratios, "
+                f"whose job makes these files) lists only {', '.join(first['ratios'])}: one job trains every "
+                "ratio of a method, so add the missing ratios to it or drop them from the others")
 
 
 def retrain_rule_order(groups: list[dict]) -> list[str]:
@@ -513,5 +519,14 @@ def retrain_groups(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
         }
         groups.append(group)
         for b in sweep_budgets(cfg, sw)[1:]:
-            groups.append({**group, "name": f"{group['name']}_budget_{budget_slug(b)}", "budget": b})
+            groups.append({**group, "name": f"{group['name']}_budget_{budget_slug(b)}", "budget": b,
+                           "pairs": sorted({(p[2], p[3]) for p in pairs})})
     return groups
+
+
+def budget_job_runs(group: dict, n_seeds: int) -> list[dict]:
+    """The runs of one job of a budget group (one per dataset, noise, arch, target): every (scorer,
+    strategy) of the sweep × ratio × seed. Retraining under another budget is cheap next to the start-up
+    of a process (`import torch`), so a sweep's whole budget goes in one job, not one job per method."""
+    return [{"scorer": sc, "strategy": st, "ratio": r, "seed": s}
+            for sc, st in group["pairs"] for r in group["ratios"] for s in range(n_seeds)]

@@ -56,7 +56,7 @@ def curve_every(n_epochs: int, recipe_epochs: int) -> int:
     return max(1, -(-int(n_epochs) // max(1, int(recipe_epochs))))
 
 
-def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict, seeds, keys: dict,
+def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict, seeds, keys: dict | list,
                  device: str = "auto", threads: int = 1, model_kw: dict | None = None, budget: str = "epochs",
                  progress: bool = True, ratios=None) -> list[dict]:
     """Train ``target`` once per seed on its subset; write one result JSON each.
@@ -76,15 +76,16 @@ def retrain_many(data_dir, labels_path, subsets, outs, target: str, recipe: dict
     from .train.loop import Normalizer
 
     ratios = list(ratios) if ratios is not None else [None] * len(seeds)
-    if not (len(subsets) == len(outs) == len(seeds) == len(ratios)):
-        raise ValueError("--subset, --out, --seeds (and --ratios) need one entry per run")
+    run_keys = list(keys) if isinstance(keys, (list, tuple)) else [keys] * len(seeds)
+    if not (len(subsets) == len(outs) == len(seeds) == len(ratios) == len(run_keys)):
+        raise ValueError("--subset, --out, --seeds (and --ratios, and --keys when a list) need one entry per run")
     ds = load_dataset(data_dir)
     y = io.load_npz(labels_path)["y"]
     norm = Normalizer(ds.meta["mean"], ds.meta["std"])
     dev = resolve_device(device)
     idxs = [load_subset(sub, len(y)) for sub in subsets]  # every subset checked before any training
     results = []
-    for idx, out, seed, ratio in zip(idxs, outs, seeds, ratios):
+    for idx, out, seed, ratio, keys in zip(idxs, outs, seeds, ratios, run_keys):
         rec = budget_recipe(Recipe.from_dict(recipe), budget, len(y))
         set_determinism(RETRAIN_SEED_OFFSET + seed, threads)
         model = build_model(target, ds.in_shape, ds.num_classes, **(model_kw or {}))

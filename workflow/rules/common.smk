@@ -100,9 +100,48 @@ def retrain_dir(budget=None):
     return "retrain" if budget is None else f"budget/{budget}"
 
 
-def budget_suffix(budget=None):
-    """The log / benchmark name suffix of a retrain job under another budget."""
-    return "" if budget is None else f".{budget}"
+def budget_job_paths(grp, kind):
+    """Subsets (kind "subsets") or results (kind "budget") of one budget job, in its runs' order, with
+    {exp}, {dataset}, {noise}, {arch} and {target} left as wildcards."""
+    out = []
+    for run in plan.budget_job_runs(grp, len(SEEDS)):
+        mid = f"{run['scorer']}/{run['strategy']}/r{run['ratio']}"
+        if kind == "subsets":
+            out.append(
+                "results/{exp}/{dataset}/{noise}/subsets/{arch}/"
+                + f"{mid}/seed{run['seed']}.npy"
+            )
+        else:
+            out.append(
+                f"results/{{exp}}/{{dataset}}/{{noise}}/budget/{grp['budget']}/{{arch}}/{mid}/"
+                f"{{target}}/seed{run['seed']}.json"
+            )
+    return out
+
+
+def budget_job_args(grp):
+    """--seeds and --ratios of one budget job, one entry per run."""
+    runs = plan.budget_job_runs(grp, len(SEEDS))
+    return "--seeds {} --ratios {}".format(
+        " ".join(str(r["seed"]) for r in runs), " ".join(r["ratio"] for r in runs)
+    )
+
+
+def budget_job_keys(w, grp):
+    """The path keys of each run of one budget job (--keys as a list)."""
+    return jarg(
+        [
+            {
+                "exp": w.exp,
+                "dataset": w.dataset,
+                "noise": w.noise,
+                "arch": w.arch,
+                "scorer": r["scorer"],
+                "strategy": r["strategy"],
+            }
+            for r in plan.budget_job_runs(grp, len(SEEDS))
+        ]
+    )
 
 
 def budget_files():
@@ -112,9 +151,8 @@ def budget_files():
         b = None if st["budget"] == plan.default_budget(config) else st["budget"]
         keys = {k: v for k, v in st.items() if k != "budget"}
         out += expand(
-            "results/{exp}/{dataset}/{noise}/"
-            + retrain_dir(b)
-            + "/{arch}/{scorer}/{strategy}/r{ratio}/{target}/seed{s}.json",
+            f"results/{{exp}}/{{dataset}}/{{noise}}/{retrain_dir(b)}/{{arch}}/{{scorer}}/"
+            "{strategy}/r{ratio}/{target}/seed{s}.json",
             exp=EXP,
             s=SEEDS,
             **keys,

@@ -1,7 +1,9 @@
 # One retrain rule per sweep (see prunebench.plan.retrain_groups): a job trains every
 # (ratio, seed) of one (noise, arch, scorer, strategy, target) and writes one result per run.
-# A sweep with `budgets` has one more rule per other budget, writing under budget/{budget}/.
+# A sweep with `budgets` has one more rule per other budget (below).
 for grp in RETRAIN_GROUPS:
+    if grp["budget"] is not None:
+        continue
 
     rule:
         name:
@@ -16,20 +18,14 @@ for grp in RETRAIN_GROUPS:
             ),
         output:
             expand(
-                "results/{{exp}}/{{dataset}}/{{noise}}/"
-                + retrain_dir(grp["budget"])
-                + "/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/{{target}}/seed{s}.json",
+                "results/{{exp}}/{{dataset}}/{{noise}}/retrain/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/{{target}}/seed{s}.json",
                 ratio=grp["ratios"],
                 s=SEEDS,
             ),
         log:
-            "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}"
-            + budget_suffix(grp["budget"])
-            + ".log",
+            "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}.log",
         benchmark:
-            "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}"
-            + budget_suffix(grp["budget"])
-            + ".tsv"
+            "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}.tsv"
         wildcard_constraints:
             dataset=plan.alternation(grp["dataset"]),
             noise=plan.alternation(grp["noise"]),
@@ -47,7 +43,7 @@ for grp in RETRAIN_GROUPS:
             ratios=" ".join(r for r in grp["ratios"] for s in SEEDS),
             recipe=jarg(retrain_recipe()),
             model_kw=lambda w: jarg(model_kw(w.target)),
-            budget=grp["budget"] or plan.default_budget(config),
+            budget=plan.default_budget(config),
             result_keys=result_keys,
             device=config.get("device", "cpu"),
             threads=config.get("threads", 1),
@@ -56,6 +52,51 @@ for grp in RETRAIN_GROUPS:
             "--subset {input.subsets} --seeds {params.seeds} --ratios {params.ratios} --out {output} "
             "--target {wildcards.target} --recipe {params.recipe} --model-kw {params.model_kw} "
             "--budget {params.budget} --keys {params.result_keys} --device {params.device} "
+            "--threads {params.threads} --no-progress > {log} 2>&1"
+
+
+# The budget study: one job per (sweep, other budget, dataset, noise, arch, target) trains every
+# (scorer, strategy, ratio, seed) of the sweep under that budget, writing under budget/{budget}/.
+for grp in RETRAIN_GROUPS:
+    if grp["budget"] is None:
+        continue
+
+    rule:
+        name:
+            f"retrain_{grp['name']}"
+        input:
+            train="data/{dataset}/train.npz",
+            labels="results/{exp}/{dataset}/{noise}/labels.npz",
+            subsets=budget_job_paths(grp, "subsets"),
+        output:
+            budget_job_paths(grp, "budget"),
+        log:
+            f"results/{{exp}}/logs/retrain/{{dataset}}/{{noise}}/{{arch}}/budget/{grp['name']}/{{target}}.log",
+        benchmark:
+            f"results/{{exp}}/benchmarks/retrain/{{dataset}}/{{noise}}/{{arch}}/budget/{grp['name']}/{{target}}.tsv"
+        wildcard_constraints:
+            dataset=plan.alternation(grp["dataset"]),
+            noise=plan.alternation(grp["noise"]),
+            arch=plan.alternation(grp["arch"]),
+            target=plan.alternation(grp["target"]),
+        conda:
+            "../envs/torch.yaml"
+        threads: config.get("threads", 1)
+        resources:
+            gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+        params:
+            runs=budget_job_args(grp),
+            run_keys=lambda w, grp=grp: budget_job_keys(w, grp),
+            recipe=jarg(retrain_recipe()),
+            model_kw=lambda w: jarg(model_kw(w.target)),
+            budget=grp["budget"],
+            device=config.get("device", "cpu"),
+            threads=config.get("threads", 1),
+        shell:
+            "prunebench retrain --data data/{wildcards.dataset} --labels {input.labels} "
+            "--subset {input.subsets} {params.runs} --out {output} "
+            "--target {wildcards.target} --recipe {params.recipe} --model-kw {params.model_kw} "
+            "--budget {params.budget} --keys {params.run_keys} --device {params.device} "
             "--threads {params.threads} --no-progress > {log} 2>&1"
 
 
