@@ -1,0 +1,97 @@
+"""Fill the tables of docs/results.md from a run's tables, so that no number there is typed by hand.
+
+    python docs/results_tables.py results/default/tables docs/results.md
+
+Each block between ``<!-- table:NAME -->`` and ``<!-- /table -->`` is replaced by the markdown table
+NAME renders from the run's CSV files (``convergence``, ``protocol``, ``budget``, ``budget_rank``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def _pm(m, s) -> str:
+    return f"{m:.3f} ± {s:.3f}"
+
+
+def _pts(x) -> str:
+    return "—" if pd.isna(x) else f"{100 * x:+.1f}"
+
+
+def _p(x) -> str:
+    return "—" if pd.isna(x) else f"{x:.3f}"
+
+
+def _md(header: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def convergence(t: Path) -> str:
+    df = pd.read_csv(t / "convergence.csv")
+    return _md(["setting", "epochs", "accuracy", "2× epochs", "accuracy", "gain (points)", "regime"],
+               [[f"{r.dataset}, {r.noise}, {r.target}", r.epochs, _pm(r.acc, r.acc_std), r.epochs_long,
+                 _pm(r.acc_long, r.acc_long_std), _pts(r.gain), r.regime] for r in df.itertuples()])
+
+
+def protocol(t: Path) -> str:
+    df = pd.read_csv(t / "protocol.csv")
+    df = df[~df["identical"]] if "identical" in df else df
+    rows = []
+    for r in df.sort_values(["ratio", "method"]).itertuples():
+        rows.append([f"{r.ratio:.1f}", r.method, f"`{r.release}`", f"`{r.uniform}`", f"{r.acc_release:.3f}",
+                     f"{r.acc_uniform:.3f}", f"{_pts(r.diff)} (p {_p(r.p_diff)})",
+                     f"{_pts(r.gain_release)} (p {_p(r.p_release)})", f"{_pts(r.gain_uniform)} (p {_p(r.p_uniform)})",
+                     f"{int(r.empty_classes_release)}/{int(r.empty_classes_uniform)}"])
+    return _md(["removed", "method", "release", "uniform", "acc release", "acc uniform", "release − uniform",
+                "vs random: release", "vs random: uniform", "empty classes (rel/uni)"], rows)
+
+
+def budget(t: Path) -> str:
+    df = pd.read_csv(t / "budget.csv")
+    budgets = list(df.groupby("budget")["steps"].median().sort_values().index)
+    rows = []
+    for (ratio, method), g in df.groupby(["ratio", "method"], sort=True):
+        g = g.set_index("budget")
+        cells = []
+        for b in budgets:
+            if b not in g.index:
+                cells.append("—")
+                continue
+            r = g.loc[b]
+            cells.append(f"{r.acc:.3f} ± {r.acc_std:.3f} ({_pts(r.gain)}, rank {r['rank']:g})")
+        rows.append([f"{ratio:.1f}", method] + cells)
+    steps = df.groupby("budget")["steps"].median()
+    return _md(["removed", "method"] + [f"{b} (median {steps[b]:.0f} updates)" for b in budgets], rows)
+
+
+def budget_rank(t: Path) -> str:
+    df = pd.read_csv(t / "budget_rank.csv")
+    return _md(["removed", "budgets", "methods", "Kendall τ", "p", "best under each"],
+               [[f"{r.ratio:.1f}", f"{r.budget_a} vs {r.budget_b}", r.n_methods, f"{r.kendall_tau:+.2f}", _p(r.p),
+                 f"{r.top_a} / {r.top_b}"] for r in df.itertuples()])
+
+
+RENDER = {"convergence": convergence, "protocol": protocol, "budget": budget, "budget_rank": budget_rank}
+
+
+def main(tables: str, doc: str) -> None:
+    t, path = Path(tables), Path(doc)
+    text = path.read_text()
+
+    def fill(m):
+        return f"<!-- table:{m.group(1)} -->\n{RENDER[m.group(1)](t)}\n<!-- /table -->"
+
+    path.write_text(re.sub(r"<!-- table:(\w+) -->.*?<!-- /table -->", fill, text, flags=re.S))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])
