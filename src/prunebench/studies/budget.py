@@ -95,42 +95,47 @@ def rank_agreement(table: pd.DataFrame) -> pd.DataFrame:
 
 def plot_budget(table: pd.DataFrame, ranks: pd.DataFrame, out_pdf: str, out_png: str,
                 reference: str = "random") -> None:
-    """Accuracy per budget (fewest updates left), one line per method, one panel per (setting, ratio);
-    the panel title gives Kendall τ between the fewest- and the most-update budget."""
-    from ..plots.style import method_palette, new_figure, save_figure
+    """Gain over random under each budget (bars, fewest updates first), one row per method, one panel per
+    (setting, ratio); the panel title gives Kendall τ between the fewest- and the most-update budget."""
+    from ..plots.style import new_figure, save_figure
 
     settings = table[list(SETTING)].drop_duplicates().sort_values(list(SETTING)).to_dict("records") or [{}]
     order = budget_order(table) if not table.empty else []
-    methods = sorted(table["method"].unique()) if not table.empty else []
-    colors = method_palette(methods)
-    fig, axes = new_figure(len(settings), ncols=min(3, len(settings)), panel_size=(3.4, 2.8))
+    colors = ["#bbbbbb", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
+    height = 0.8 / max(1, len(order))
+    methods = sorted(set(table["method"]) - {reference}) if not table.empty else []
+    fig, axes = new_figure(len(settings), ncols=min(3, len(settings)),
+                           panel_size=(4.2, max(2.8, 0.3 * len(methods) + 1.2)))
     for ax, st in zip(axes, settings):
         sub = table
+        r = ranks
         for k, v in st.items():
             sub = sub[sub[k] == v]
-        x = np.arange(len(order))
-        for m in methods:
-            s = sub[sub["method"] == m].set_index("budget").reindex(order)
-            ref = m == reference
-            ax.errorbar(x, 100 * s["acc"], yerr=100 * s["acc_std"].fillna(0), marker="o", ms=3, capsize=2,
-                        lw=1.8 if ref else 1.0, ls="--" if ref else "-", color="black" if ref else colors[m],
-                        label=m)
-        ax.set_xticks(x, order, fontsize=8)
-        ax.set_xlabel("retraining budget (fewest updates left)", fontsize=7)
-        ax.set_ylabel("test accuracy (%)", fontsize=7)
+            r = r[r[k] == v] if not r.empty else r
+        sub = sub[sub["method"] != reference]
+        first = sub[sub["budget"] == order[0]].set_index("method")["gain"] if order else pd.Series(dtype=float)
+        names = sorted(sub["method"].unique(), key=lambda m: -first.get(m, 0.0))
+        y = np.arange(len(names))
+        for i, b in enumerate(order):
+            s = sub[sub["budget"] == b].set_index("method").reindex(names)
+            ax.barh(y + (i - (len(order) - 1) / 2) * height, 100 * s["gain"].fillna(0).to_numpy(np.float64),
+                    height=height, color=colors[i % len(colors)],
+                    label=f"{b} (median {s['steps'].median():.0f} updates)")
+        empty = sub.groupby("method")["empty_classes"].max().reindex(names).fillna(0) > 0
+        ax.set_yticks(y, [m + (" (empty class)" if e else "") for m, e in zip(names, empty)], fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlabel(f"accuracy − {reference}'s, same budget (points)", fontsize=7)
         title = f"{st.get('dataset', '')} {st.get('noise', '')} {st.get('arch', '')}→{st.get('target', '')}"
         if st:
             title += f", {st['ratio']:.0%} removed"
-        r = ranks
-        for k, v in st.items():
-            r = r[r[k] == v] if not r.empty else r
         if len(order) >= 2 and not r.empty:
             rr = r[(r["budget_a"] == order[0]) & (r["budget_b"] == order[-1])]
             if not rr.empty:
-                title += f"\nKendall τ({order[0]}, {order[-1]}) = {rr['kendall_tau'].iloc[0]:.2f}"
+                title += f"\nKendall τ({order[0]}, {order[-1]}) = {rr['kendall_tau'].iloc[0]:.2f} over all methods"
         ax.set_title(title, fontsize=8)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(5, max(1, len(labels))), fontsize=7,
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, max(1, len(labels))), fontsize=7,
                frameon=False)
     save_figure(fig, out_pdf, out_png)
 
