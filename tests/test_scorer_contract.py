@@ -37,3 +37,18 @@ def test_scorer_keeps_the_contract(name, tiny_surrogate, tmp_path):
     scorefile.write(out, a, method=name, keep=info.keep, params=params, dataset_sha256="x")
     back, meta = scorefile.read(out, n=n)
     assert np.array_equal(back, a.astype(back.dtype)) and meta["keep"] == info.keep  # every index 0..n-1
+
+
+def test_the_workflow_and_the_plan_name_no_method():
+    """Method knowledge lives in the registry: a scorer's studies are its ``studies=``, its checks its
+    ``check=``; the plan and the rules only read them (``random``, the reference, is the benchmark's own)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "src" / "prunebench" / "plan.py", *sorted((root / "workflow" / "rules").glob("*.smk"))]
+    for f in files:
+        text = f.read_text()
+        named = [s.name for s in list_scorers() if s.name != "random" and (f'"{s.name}"' in text or f"'{s.name}'" in text)]
+        assert not named, f"{f.name} names {named}"
+    assert get_scorer("moso").studies == ("figures/moso_agreement.pdf",)
+    assert "figures/optprune_check.pdf" in get_scorer("optprune").studies

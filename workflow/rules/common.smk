@@ -8,6 +8,7 @@ import yaml
 from snakemake.utils import validate
 
 from prunebench import checks, plan
+from prunebench.scorers import get_scorer
 
 checks.refuse_workflow_dir(workflow.basedir)
 DEFAULT_CONFIG = Path(workflow.basedir).parent / "config" / "config.yaml"
@@ -397,13 +398,13 @@ def study_outputs():
         out.append(f"results/{EXP}/figures/ablation.pdf")
     noise, arch = main_setting()
     for name, spec in SPECS.items():
-        if spec.method == "moso" and not spec.ablation:
-            out.append(f"results/{EXP}/figures/moso_agreement.pdf")
-        if spec.method == "optprune" and not spec.ablation:
-            out.append(
-                f"results/{EXP}/figures/epsilon_{DATASET}_{noise}_{arch}_{name}.pdf"
-            )
-            out.append(f"results/{EXP}/figures/optprune_check.pdf")
+        if spec.kind == "external" or spec.ablation or spec.uniform_of:
+            continue
+        out += [
+            f"results/{EXP}/"
+            + t.format(dataset=DATASET, noise=noise, arch=arch, name=name)
+            for t in get_scorer(spec.method).studies
+        ]
     return sorted(set(out))
 
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..stats import method_key
 from .style import keep_varied, method_color, new_figure, save_figure
 
 
@@ -30,13 +31,6 @@ def with_reference(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def method_label(scorer: str, strategy: str, default: dict | None = None) -> str:
-    """The figures' method name: the tables' (:func:`prunebench.stats.method_key`)."""
-    from ..stats import method_key
-
-    return method_key(scorer, strategy)
-
-
 def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None = None) -> None:
     """One panel per ([dataset,] noise, surrogate arch → target) retrained at two or more ratios (settings
     at a single ratio, e.g. the cross-architecture grid, have their own figure; all are drawn when
@@ -48,7 +42,7 @@ def accuracy_vs_ratio(table: str, out_pdf: str, out_png: str, noise: str | None 
     if noise is not None:
         df = df[df["noise"] == noise]
     df = with_reference(df)
-    df["method"] = [method_label(s, t) for s, t in zip(df["scorer"], df["strategy"])]
+    df["method"] = [method_key(s, t) for s, t in zip(df["scorer"], df["strategy"])]
     df["panel"] = df["noise"] + ": " + df["arch"] + " → " + df["target"]
     if "regime" in df.columns:  # the convergence check's label, where it failed
         df["panel"] = df["panel"] + np.where(df["regime"] == "not converged", " (not converged)", "")

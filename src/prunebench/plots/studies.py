@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .accuracy import method_label, with_reference
+from ..stats import method_key
+from .accuracy import with_reference
 from .style import keep_varied, method_color, new_figure, save_figure
 
 PathLike = str | os.PathLike | None
@@ -129,7 +130,7 @@ def plot_noise_grid(
     df = keep_varied(df, [k for k in ("exp", "dataset", "arch", "target") if k in df.columns], df["noise"])
     full = df[df["scorer"] == "full"]
     df = with_reference(df)
-    df["method"] = [method_label(s, t) for s, t in zip(df["scorer"], df["strategy"])]
+    df["method"] = [method_key(s, t) for s, t in zip(df["scorer"], df["strategy"])]
     methods = _method_order(df["method"].unique())
     noises = sorted(df["noise"].unique(), key=_noise_key)
     rows = _groups(df, ["exp", "dataset", "arch", "target"])

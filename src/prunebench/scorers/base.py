@@ -60,6 +60,9 @@ class ScorerInfo:
     needs_surrogate: bool = True
     protocol: Protocol | None = None
     check: Callable[[dict, dict], str | None] | None = None
+    #: the study figures this method adds to a run (paths under results/{exp}/; ``{dataset}``, ``{noise}``,
+    #: ``{arch}`` = the head-to-head setting, ``{name}`` = the configured scorer name)
+    studies: tuple[str, ...] = ()
 
     @property
     def uniform_params(self) -> dict:
@@ -82,7 +85,7 @@ SCORERS: Registry[ScorerInfo] = Registry("scorer")
 
 def register_scorer(name: str, *, keep: str, paper: str, kind: str = "score", needs_surrogate: bool = True,
                     protocol: Protocol | None = None, check: Callable[[dict, dict], str | None] | None = None,
-                    **defaults: Any):
+                    studies: tuple[str, ...] = (), **defaults: Any):
     """Decorator: register ``fn(ctx, **params) -> scores`` as scorer ``name``.
 
     ``defaults`` are the scorer's parameters (overridable from config);
@@ -90,7 +93,8 @@ def register_scorer(name: str, *, keep: str, paper: str, kind: str = "score", ne
     ``protocol``: the authors' protocol (:class:`Protocol`): its selection is the
     scorer's default strategy and its ``params`` override ``defaults``.
     ``check(params, surrogate)``: returns a message when the parameters do not fit the
-    surrogate setting (run at dry-run time by :func:`prunebench.plan.check`)."""
+    surrogate setting (run at dry-run time by :func:`prunebench.plan.check`).
+    ``studies``: figures the method's own studies add to a run (:attr:`ScorerInfo.studies`)."""
     if keep not in ("high", "low"):
         raise ValueError(f"keep must be 'high' or 'low', got {keep!r}")
     protocol = protocol or Protocol("no release")
@@ -101,7 +105,7 @@ def register_scorer(name: str, *, keep: str, paper: str, kind: str = "score", ne
 
     def wrap(fn):
         return ScorerInfo(name, fn, keep, paper, strategy, {**defaults, **protocol.params}, kind, needs_surrogate,
-                          protocol, check)
+                          protocol, check, tuple(studies))
 
     return SCORERS.decorator(name, wrap)
 

@@ -134,6 +134,7 @@ def compute_influence(ctx, hessian: str = "last_layer", damping: float = 0.01, w
 
 
 @register_scorer("optprune", keep="high", paper=PAPER, kind="solver",
+                 studies=("figures/epsilon_{dataset}_{noise}_{arch}_{name}.pdf", "figures/optprune_check.pdf"),
                  protocol=Protocol("no release: the paper publishes no code (Yang et al., ICLR 2023)",
                                    selection="solver", view="final model (influence)"), **DEFAULTS)
 def optprune_scores(ctx, **params) -> np.ndarray:

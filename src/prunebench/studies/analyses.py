@@ -35,9 +35,8 @@ import numpy as np
 import pandas as pd
 
 from .. import io, paths
+from ..stats import method_key
 
-#: strategies that are a scorer's own default selection (method name = scorer name)
-DEFAULT_STRATEGIES = ("keep", "solver", "all")
 #: scorer names that are references, not pruning methods
 REFERENCE_SCORERS = ("full", "random")
 GROUP_KEYS = ["exp", "dataset", "noise", "arch", "target"]
@@ -48,11 +47,6 @@ PathLike = str | os.PathLike
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def method_name(scorer: str, strategy: str) -> str:
-    """``scorer`` for the scorer's default selection, else ``scorer+strategy`` (as :func:`prunebench.stats.method_key`)."""
-    return str(scorer) if strategy in DEFAULT_STRATEGIES or strategy is None else f"{scorer}+{strategy}"
 
 
 def noise_sort_key(noise: str) -> tuple:
@@ -220,7 +214,7 @@ def noisy_removed(subset_files, labels_files) -> pd.DataFrame:
         recall = hit / n_flipped
         rows.append({
             **{c: k[c] for c in ("exp", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "seed")},
-            "method": method_name(k["scorer"], k["strategy"]), "n_train": n, "n_flipped": n_flipped,
+            "method": method_key(k["scorer"], k["strategy"]), "n_train": n, "n_flipped": n_flipped,
             "n_removed": n_removed, "n_flipped_removed": hit, "frac_flipped_removed": recall,
             "frac_removed": frac_removed, "precision": hit / n_removed if n_removed else math.nan,
             "enrichment": recall / frac_removed if frac_removed > 0 else math.nan,
@@ -291,7 +285,7 @@ def crossarch_gain(retrain_df: pd.DataFrame, baseline: str = "random") -> pd.Dat
         random_mean=("random_acc", "mean"),
         random_arch=("random_arch", lambda a: "|".join(sorted(set(a)))),
     ).reset_index()
-    out["method"] = [method_name(s, t) for s, t in zip(out["scorer"], out["strategy"])]
+    out["method"] = [method_key(s, t) for s, t in zip(out["scorer"], out["strategy"])]
     return _sorted(out[[c for c in GAIN_COLUMNS if c in out.columns]], [*keys, "scorer", "strategy", "ratio"])
 
 
@@ -595,7 +589,7 @@ def lossless_ratio(retrain_df: pd.DataFrame, k_std: float = 1.0) -> pd.DataFrame
         rows.append(
             {
                 **d,
-                "method": method_name(d["scorer"], d["strategy"]),
+                "method": method_key(d["scorer"], d["strategy"]),
                 "lossless_ratio": lossless,
                 "lossless_ratio_contiguous": contiguous,
                 "full_mean": float(g["full_mean"].iloc[0]),
@@ -660,7 +654,7 @@ def class_composition(subset_files, labels_file, seeds: Iterable[int] | None = (
             rows.append(
                 {
                     **{f: k[f] for f in ("exp", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "seed")},
-                    "method": method_name(k["scorer"], k["strategy"]),
+                    "method": method_key(k["scorer"], k["strategy"]),
                     "class": int(c),
                     "count": int(counts[c]),
                     "n_kept": n_kept,
@@ -733,7 +727,7 @@ def imbalance_table(retrain_files) -> pd.DataFrame:
         acc_c = r["class_accuracy"]
         rows.append({
             **{c: r[c] for c in ("exp", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "target", "seed")},
-            "method": method_name(r["scorer"], r["strategy"]), "accuracy": r["accuracy"],
+            "method": method_key(r["scorer"], r["strategy"]), "accuracy": r["accuracy"],
             "balanced_acc": float(np.nanmean(acc_c)), "head_acc": float(np.nanmean(acc_c[head])),
             "tail_acc": float(np.nanmean(acc_c[tail])), "kept_frac": r["class_counts"].sum() / n_c.sum(),
             "tail_kept_frac": r["class_counts"][tail].sum() / max(n_c[tail].sum(), 1),

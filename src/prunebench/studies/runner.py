@@ -91,8 +91,6 @@ def correlation(inputs, out):
 
 
 def run(name: str, inputs: list[str], out: dict[str, str], **options) -> None:
-    try:
-        from . import study_kinds  # noqa: F401  (the studies' analyses register here)
-    except ImportError:
-        pass
+    from . import study_kinds  # noqa: F401  (the studies' analyses register here; an import error is a bug)
+
     KINDS.get(name)(inputs, out, **options)
