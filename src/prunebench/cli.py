@@ -119,6 +119,8 @@ def cmd_score(a) -> None:
 
     info = get_scorer(a.method)
     params = {**info.defaults, **a.params}
+    if info.needs_surrogate:
+        import torch  # noqa: F401  (start-up, not the scorer's compute: kept out of the timing sidecar)
     ds_hash = dataset_sha256(a.data)
     _check_labels(a.labels, a.data)
     for seed, surrogates, out in _per_seed(a, a.out):
