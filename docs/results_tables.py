@@ -3,7 +3,8 @@
     python docs/results_tables.py results/default/tables docs/results.md
 
 Each block between ``<!-- table:NAME -->`` and ``<!-- /table -->`` is replaced by the markdown table
-NAME renders from the run's CSV files (``convergence``, ``protocol``, ``budget``, ``budget_rank``).
+NAME renders from the run's CSV files (``convergence``, ``protocol``, ``budget``, ``budget_rank``);
+``<!-- table:NAME:EXP -->`` reads another experiment's tables, ``results/EXP/tables`` beside the given one.
 """
 
 from __future__ import annotations
@@ -86,9 +87,12 @@ def main(tables: str, doc: str) -> None:
     text = path.read_text()
 
     def fill(m):
-        return f"<!-- table:{m.group(1)} -->\n{RENDER[m.group(1)](t)}\n<!-- /table -->"
+        name, exp = m.group(1), m.group(2)
+        where = t.parent.parent / exp / "tables" if exp else t
+        tag = f"{name}:{exp}" if exp else name
+        return f"<!-- table:{tag} -->\n{RENDER[name](where)}\n<!-- /table -->"
 
-    path.write_text(re.sub(r"<!-- table:(\w+) -->.*?<!-- /table -->", fill, text, flags=re.S))
+    path.write_text(re.sub(r"<!-- table:(\w+)(?::([\w.-]+))? -->.*?<!-- /table -->", fill, text, flags=re.S))
 
 
 if __name__ == "__main__":
