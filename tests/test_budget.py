@@ -46,7 +46,7 @@ def test_budget_sweep_adds_one_retrain_group_and_its_jobs_per_other_budget():
     jobs = plan.budget_settings(cfg, specs)
     assert {(j["scorer"], j["strategy"], j["budget"]) for j in jobs} == {("el2n", "keep", "steps"),
                                                                            ("random", "classbal", "steps")}
-    own = plan.budget_study_settings(cfg, specs)
+    own = plan.budget_settings(cfg, specs, own=True)
     assert {(j["scorer"], j["budget"]) for j in own} == {("el2n", "epochs"), ("random", "epochs")}
     # the other budgets' runs are not head-to-head runs: the tables never mix budgets
     assert all("budget" not in st for st in plan.retrain_settings(cfg, specs))
@@ -56,7 +56,7 @@ def test_no_budgets_key_no_budget_jobs():
     cfg = _tiny()
     del cfg["sweeps"]["budget"]
     specs = plan.check(cfg)
-    assert plan.budget_settings(cfg, specs) == [] and plan.budget_study_settings(cfg, specs) == []
+    assert plan.budget_settings(cfg, specs) == [] and plan.budget_settings(cfg, specs, own=True) == []
     assert all(g["budget"] is None for g in plan.retrain_groups(cfg, specs))
 
 

@@ -13,11 +13,15 @@ import time
 from pathlib import Path
 
 
-def _json_arg(s: str) -> dict:
+def _json_value(s: str):
     try:
-        v = json.loads(s)
+        return json.loads(s)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+
+
+def _json_arg(s: str) -> dict:
+    v = _json_value(s)
     if not isinstance(v, dict):
         raise argparse.ArgumentTypeError("expected a JSON object")
     return v
@@ -25,10 +29,7 @@ def _json_arg(s: str) -> dict:
 
 def _keys_arg(s: str) -> dict | list:
     """``--keys``: one JSON object for every run, or a list with one object per run."""
-    try:
-        v = json.loads(s)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    v = _json_value(s)
     if not (isinstance(v, dict) or (isinstance(v, list) and all(isinstance(k, dict) for k in v))):
         raise argparse.ArgumentTypeError("expected a JSON object, or a list of objects (one per run)")
     return v

@@ -382,27 +382,21 @@ def budget_slug(budget: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", budget)
 
 
-def budget_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
-    """Every retrain job of the budget study under a budget other than the run's own: the settings of
-    each sweep with a ``budgets`` key (full-data references left out: under ``epochs`` and ``steps``
-    full-data training is the same run, and its ``x2`` is the convergence check). Keys as
-    :func:`retrain_settings` plus ``budget``."""
+def budget_settings(cfg: dict, specs: dict[str, ScorerSpec], own: bool = False) -> list[dict]:
+    """The budget study's retrain runs: the settings of each sweep with a ``budgets`` key under each of its
+    other budgets, or (``own=True``) under the run's own budget, whose files the head-to-head jobs make.
+    Full-data references are left out: under ``epochs`` and ``steps`` full-data training is the same run,
+    and its ``x2`` is the convergence check. Keys as :func:`retrain_settings` plus ``budget``."""
     out = set()
     for sw in cfg["sweeps"].values():
-        budgets = sweep_budgets(cfg, sw)[1:]
-        for (ds, noise, arch, name, strategy, tgt), ratios in (_sweep_jobs(cfg, specs, sw) if budgets else {}).items():
-            out.update((ds, noise, arch, name, strategy, r, tgt, b) for r, b in itertools.product(ratios, budgets))
+        others = sweep_budgets(cfg, sw)[1:]
+        if not others:
+            continue
+        for b in [default_budget(cfg)] if own else others:
+            for (ds, noise, arch, name, strategy, tgt), ratios in _sweep_jobs(cfg, specs, sw).items():
+                out.update((ds, noise, arch, name, strategy, r, tgt, b) for r in ratios)
     keys = ("dataset", "noise", "arch", "scorer", "strategy", "ratio", "target", "budget")
     return [dict(zip(keys, t)) for t in sorted(out)]
-
-
-def budget_study_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
-    """The budget study's runs under the run's own budget: the retrain settings of the sweeps with a
-    ``budgets`` key (their counterparts under the other budgets are :func:`budget_settings`)."""
-    sub = {**cfg, "sweeps": {k: sw for k, sw in cfg["sweeps"].items() if len(sweep_budgets(cfg, sw)) > 1}}
-    if not sub["sweeps"]:
-        return []
-    return [{**st, "budget": default_budget(cfg)} for st in retrain_settings(sub, specs) if st["scorer"] != "full"]
 
 
 def _check_budgets(cfg: dict) -> None:
@@ -439,9 +433,14 @@ def alternation(names) -> str:
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
 
 
+def sweep_ratios(cfg: dict, sw: dict) -> list[float]:
+    """A sweep's ratios: its list, or the global grid for ``all``."""
+    return cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
+
+
 def _sweep_jobs(cfg: dict, specs: dict[str, ScorerSpec], sw: dict) -> dict[tuple, frozenset]:
     """``{(dataset, noise, arch, scorer, strategy, target): ratios}``: the retrain jobs of one sweep."""
-    ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
+    ratios = sweep_ratios(cfg, sw)
     out = {}
     for ds, noise, arch, target in itertools.product(sweep_datasets(cfg, sw), sw["noise"], sw["arch"],
                                                      sw.get("target", ["same"])):
@@ -504,7 +503,7 @@ def retrain_groups(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
         names = sorted({p[2] for p in pairs})
         strategies = {p[3] for p in pairs}
         targets = {a if t == "same" else t for t in sw.get("target", ["same"]) for a in sw["arch"]}
-        ratios = cfg["ratios"] if sw.get("ratios", "all") == "all" else sw["ratios"]
+        ratios = sweep_ratios(cfg, sw)
         group = {
             "name": re.sub(r"[^A-Za-z0-9_]", "_", name),
             "sweep": name,

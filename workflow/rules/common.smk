@@ -85,13 +85,19 @@ def surrogate_inputs(w):
 
 
 def retrain_files(settings):
+    """Retrain results of settings (every seed); a setting with a "budget" other than the run's own
+    lives under budget/{budget}/ (the budget study)."""
     out = []
     for st in settings:
+        b = st.get("budget")
+        keys = {k: v for k, v in st.items() if k != "budget"}
         out += expand(
-            "results/{exp}/{dataset}/{noise}/retrain/{arch}/{scorer}/{strategy}/r{ratio}/{target}/seed{s}.json",
+            f"results/{{exp}}/{{dataset}}/{{noise}}/"
+            f"{retrain_dir(None if b in (None, plan.default_budget(config)) else b)}/"
+            "{arch}/{scorer}/{strategy}/r{ratio}/{target}/seed{s}.json",
             exp=EXP,
             s=SEEDS,
-            **st,
+            **keys,
         )
     return out
 
@@ -114,7 +120,7 @@ def budget_job_paths(grp, kind):
             )
         else:
             out.append(
-                f"results/{{exp}}/{{dataset}}/{{noise}}/budget/{grp['budget']}/{{arch}}/{mid}/"
+                f"results/{{exp}}/{{dataset}}/{{noise}}/{retrain_dir(grp['budget'])}/{{arch}}/{mid}/"
                 f"{{target}}/seed{run['seed']}.json"
             )
     return out
@@ -147,18 +153,7 @@ def budget_job_keys(w, grp):
 
 def budget_files():
     """The budget study's runs: each budget sweep's runs under the run's budget, then under the others."""
-    out = []
-    for st in plan.budget_study_settings(config, SPECS) + BUDGET:
-        b = None if st["budget"] == plan.default_budget(config) else st["budget"]
-        keys = {k: v for k, v in st.items() if k != "budget"}
-        out += expand(
-            f"results/{{exp}}/{{dataset}}/{{noise}}/{retrain_dir(b)}/{{arch}}/{{scorer}}/"
-            "{strategy}/r{ratio}/{target}/seed{s}.json",
-            exp=EXP,
-            s=SEEDS,
-            **keys,
-        )
-    return out
+    return retrain_files(plan.budget_settings(config, SPECS, own=True) + BUDGET)
 
 
 RETRAIN = plan.retrain_settings(config, SPECS)
