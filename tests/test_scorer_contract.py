@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from prunebench import scorefile
 from prunebench.scorers import ScoreContext, get_scorer, list_scorers
@@ -37,6 +38,33 @@ def test_scorer_keeps_the_contract(name, tiny_surrogate, tmp_path):
     scorefile.write(out, a, method=name, keep=info.keep, params=params, dataset_sha256="x")
     back, meta = scorefile.read(out, n=n)
     assert np.array_equal(back, a.astype(back.dtype)) and meta["keep"] == info.keep  # every index 0..n-1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", [s.name for s in list_scorers()])
+def test_scorer_on_cuda_is_deterministic_and_agrees_with_cpu(name, tiny_surrogate):  # pragma: no cover - GPU only
+    """On a CUDA machine (benchmarks/gpu_check.sh): the same seed gives the same bytes on the GPU, and the
+    GPU's scores rank the samples as the CPU's do (float order and kernels differ, so not bit-equal)."""
+    if name in ELSEWHERE:
+        pytest.skip(ELSEWHERE[name])
+    from scipy.stats import spearmanr
+
+    data, labels, run = tiny_surrogate
+    info = get_scorer(name)
+    params = {**info.defaults, **TINY.get(name, {})}
+
+    def score(device):
+        ctx = ScoreContext(data, labels, [run] if info.needs_surrogate else [], seed=0, device=device,
+                           progress=False)
+        return np.asarray(info.fn(ctx, **params), dtype=float)
+
+    gpu = score("cuda")
+    assert np.isfinite(gpu).all()
+    assert np.array_equal(gpu, score("cuda")), "same seed, different scores on CUDA"
+    cpu = score("cpu")
+    rho = 1.0 if np.array_equal(gpu, cpu) else spearmanr(gpu, cpu).statistic
+    print(f"cuda-vs-cpu {name}: spearman {rho:.6f}, max |diff| {np.abs(gpu - cpu).max():.3g}")
+    assert rho > 0.99, f"{name}: CUDA and CPU scores rank the samples differently (Spearman {rho:.4f})"
 
 
 def test_the_workflow_and_the_plan_name_no_method():
