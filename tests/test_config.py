@@ -62,6 +62,8 @@ def test_schema_rejects(mutate, match):
         (lambda c: c["scorers"].update(nosuch={}), "unknown scorer 'nosuch'"),
         (lambda c: c["scorers"]["dynunc"].update(params={"J": 9}), "window J = 9 exceeds"),
         (lambda c: c["scorers"]["el2n"].update(params={"epoch": 7}), "epoch = 7 outside"),
+        (lambda c: c["scorers"].update(grand={"params": {"epoch": 0}}), "grand: epoch = 0 outside 1..4"),
+        (lambda c: c["scorers"]["moso"].update(params={"T": 50}), "T = 50 but the surrogate saves only surrogate.T"),
         (lambda c: c["scorers"]["el2n"].update(params={"epochs": 2}), "unknown parameter"),
         (lambda c: c["sweeps"]["main"].update(arch=["resnet9000"]), "unknown model 'resnet9000'"),
         (lambda c: c["sweeps"]["main"].update(scorers=["el2n", "nope"]), "scorer 'nope' is not configured"),

@@ -248,20 +248,14 @@ def _check_params(cfg: dict, specs: dict[str, ScorerSpec], n_train: int | None) 
     for s in specs.values():
         E = int(variant_recipe(cfg, s.surrogate)["epochs"])
         st = surrogate_setting(cfg, s.surrogate)
-        p = s.params
-        if "epoch" in p and not 1 <= int(p["epoch"]) <= E:
-            raise ConfigError(f"scorers.{s.name}: epoch = {p['epoch']} outside 1..{E}")
         if s.kind != "external":
             from .scorers import get_scorer
 
-            msg = get_scorer(s.method).check_params(p, {**st, "epochs": E})
+            t_key = f"surrogate_variants.{s.surrogate}.T" if s.surrogate and "T" in (
+                cfg.get("surrogate_variants") or {})[s.surrogate] else "surrogate.T"
+            msg = get_scorer(s.method).check_params(s.params, {**st, "epochs": E, "T_key": t_key})
             if msg:
                 raise ConfigError(f"scorers.{s.name}: {msg}")
-        if "T" in p and int(p["T"]) > st["T"]:
-            where = f"surrogate_variants.{s.surrogate}.T" if s.surrogate and "T" in (
-                cfg.get("surrogate_variants") or {})[s.surrogate] else "surrogate.T"
-            raise ConfigError(f"scorers.{s.name}: T = {p['T']} but the surrogate saves only {where} = {st['T']} "
-                              "checkpoints")
         if st["sampling"] == "epoch_random" and st["T"] > E - 1:
             raise ConfigError(f"surrogate_variants.{s.surrogate}: T = {st['T']} epoch ends drawn, but the recipe "
                               f"has only {E - 1} epoch ends before the last (epochs = {E})")

@@ -83,6 +83,33 @@ class ScorerInfo:
 SCORERS: Registry[ScorerInfo] = Registry("scorer")
 
 
+# --- parameter checks a scorer composes into its ``check=`` ------------------------------------------------
+# ``sur`` is the surrogate setting the plan passes: epochs, T (and T_key, the config key that sets it),
+# save_epochs, eval_pass.
+
+def epoch_in_range(params: dict, sur: dict) -> str | None:
+    """``epoch`` names one of the surrogate's epochs (1..epochs)."""
+    if not 1 <= int(params["epoch"]) <= sur["epochs"]:
+        return f"epoch = {params['epoch']} outside 1..{sur['epochs']}"
+    return None
+
+
+def T_within_checkpoints(params: dict, sur: dict) -> str | None:
+    """``T`` checkpoints read are at most the ``T`` the surrogate saves."""
+    if int(params["T"]) > sur["T"]:
+        return (f"T = {params['T']} but the surrogate saves only {sur.get('T_key', 'surrogate.T')} = {sur['T']} "
+                "checkpoints")
+    return None
+
+
+def all_of(*checks: Callable[[dict, dict], str | None]) -> Callable[[dict, dict], str | None]:
+    """One ``check=`` from several: the first message, or None."""
+    def check(params: dict, sur: dict) -> str | None:
+        return next((m for m in (c(params, sur) for c in checks) if m), None)
+
+    return check
+
+
 def register_scorer(name: str, *, keep: str, paper: str, kind: str = "score", needs_surrogate: bool = True,
                     protocol: Protocol | None = None, check: Callable[[dict, dict], str | None] | None = None,
                     studies: tuple[str, ...] = (), **defaults: Any):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Protocol, register_scorer
+from .base import Protocol, all_of, epoch_in_range, register_scorer
 from .dynamics import _check_eval_pass
 
 # --- pure functions -------------------------------------------------------
@@ -137,9 +137,9 @@ def _full_grad_norm(ctx, run, checkpoint) -> np.ndarray:
 
 
 @register_scorer("grand", keep="high", paper="Paul et al., NeurIPS 2021, arXiv 2107.07075", epoch=3, full=False,
-                 check=lambda p, sur: None if int(p["epoch"]) in sur["save_epochs"] or int(p["epoch"]) == 0 else (
+                 check=all_of(epoch_in_range, lambda p, sur: None if int(p["epoch"]) in sur["save_epochs"] else (
                      f"epoch = {p['epoch']} is read at its epoch-end checkpoint, but surrogate.save_epochs = "
-                     f"{sur['save_epochs']} does not save it (add {p['epoch']})"),
+                     f"{sur['save_epochs']} does not save it (add {p['epoch']})")),
                  protocol=Protocol("mansheej/data_diet data_diet/scores.py, data.py (keep_max_scores)", selection="keep",
                                    view="eval mode, un-augmented, at a checkpoint",
                                    notes="the release averages over 10 runs and differentiates the whole network; "
@@ -149,8 +149,8 @@ def grand(ctx, epoch: int = 3, full: bool = False) -> np.ndarray:
     """GraNd: per-sample gradient norm early in training (Paul et al. 2021,
     Sec. 2: χ_t(x, y) = E_{w_t} ‖g_t(x, y)‖₂), the expectation taken as the mean
     over the surrogate runs given, each at the checkpoint saved at the end of
-    ``epoch`` (the surrogate's ``save_epochs``; ``epoch=0`` = step 0, the
-    paper's "GraNd at initialisation", saved whenever step 0 is sampled).
+    ``epoch`` (one of the surrogate's ``save_epochs``; the paper's "GraNd at
+    initialisation" is not offered: the surrogate never saves step 0).
     Default: last layer in closed form ‖p − e_y‖·‖[h, 1]‖ (as DeepCore);
     ``full=True``: the whole network."""
     per_run = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Protocol, register_scorer
+from .base import Protocol, all_of, epoch_in_range, register_scorer
 
 # --- pure functions -------------------------------------------------------
 
@@ -67,7 +67,7 @@ def _check_epoch_checkpoint(params: dict, sur: dict) -> str | None:
 
 
 @register_scorer("el2n", keep="high", paper="Paul et al., NeurIPS 2021, arXiv 2107.07075", epoch=3, view="train",
-                 check=_check_epoch_checkpoint,
+                 check=all_of(epoch_in_range, _check_epoch_checkpoint),
                  protocol=Protocol("mansheej/data_diet data_diet/scores.py, data.py (keep_max_scores)", selection="keep",
                                    view="eval mode, un-augmented, at a checkpoint", params={"view": "checkpoint"},
                                    uniform={"view": "train"},

@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..train.surrogate import partition_indices  # noqa: F401  (the release's partitions; re-exported)
-from .base import Protocol, register_scorer
+from .base import Protocol, T_within_checkpoints, register_scorer
 
 PAPER = "Tan et al., NeurIPS 2023, arXiv 2310.14664"
 FORMULAS = ("paper", "release", "renormalised")
@@ -150,6 +150,7 @@ def moso_run_scores(run, x, y, T: int = 10, aggregate: str = "mean", loo_correct
 @register_scorer("moso", keep="high", paper=PAPER, T=10, aggregate="mean", loo_correction=True, gbar="exact",
                  gbar_fraction=0.1, partitions=1, partition_mode="contiguous", partition_seed=0, reference=False,
                  chunk_size=None, formula="paper", gram="auto", studies=("figures/moso_agreement.pdf",),
+                 check=T_within_checkpoints,
                  protocol=Protocol("hrtan/MoSo retraining.py (nopt2), scoring.py", selection="classeq",
                                    view="eval mode, augmented training transform, batch size 1, checkpoints drawn among epoch ends",
                                    notes="the paper's formula by default; the release's whole pipeline (partition "
