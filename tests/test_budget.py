@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from prunebench import plan
 from prunebench.studies.budget import budget, budget_frame, budget_order, budget_table, rank_agreement
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tiny():
-    return yaml.safe_load((ROOT / "tests" / "data" / "tiny.yaml").read_text())
+    return plan.load_config(ROOT / "tests" / "data" / "tiny.yaml")
 
 
 # --- plan -----------------------------------------------------------------------------------------

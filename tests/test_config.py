@@ -13,7 +13,7 @@ SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def _tiny():
-    return yaml.safe_load(open(ROOT / "tests" / "data" / "tiny.yaml"))
+    return plan.load_config(ROOT / "tests" / "data" / "tiny.yaml")
 
 
 def _validate(cfg):
@@ -25,11 +25,7 @@ def _validate(cfg):
 def test_shipped_configs_validate():
     for f in [ROOT / "config" / "config.yaml", ROOT / "tests" / "data" / "tiny.yaml",
               *sorted((ROOT / "config" / "presets").glob("*.yaml"))]:
-        cfg = yaml.safe_load(open(f))
-        if f.parent.name == "presets":
-            base = yaml.safe_load(open(ROOT / "config" / "config.yaml"))
-            base.update(cfg)
-            cfg = base
+        cfg = plan.load_config(f)  # the default onto itself is the default
         _validate(cfg)
         plan.check(cfg)
 

@@ -59,10 +59,9 @@ def write_config(wd: Path, ratios) -> None:
     cfg = yaml.safe_load(TINY.read_text())
     cfg["ratios"] = list(ratios)
     cfg["seeds"] = 1
-    keep = {k: v for k, v in cfg["scorers"].items() if k in ("random", "el2n")}
-    if len(keep) == 2:
-        cfg["scorers"] = keep
-        cfg["sweeps"] = {"main": cfg["sweeps"]["main"]}
+    cfg["scorers"] = {"random": {}, "el2n": cfg["scorers"]["el2n"]}
+    cfg["replace"] = ["scorers"]  # these two alone, not the default's scorers
+    cfg["sweeps"] = {"main": cfg["sweeps"]["main"]}
     (wd / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 

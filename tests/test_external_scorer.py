@@ -22,6 +22,7 @@ def _config(wd, bad=""):
         }
     }
     cfg["scorers"] = {"random": {}, "el2n": {"params": {"epoch": 2}}}
+    cfg["replace"] = ["scorers"]  # these two alone, not the default's scorers
     cfg["sweeps"] = {"main": cfg["sweeps"]["main"]}
     with open(wd / "ext.yaml", "w") as fh:
         yaml.safe_dump(cfg, fh)

@@ -329,3 +329,29 @@ def test_registered_solver_contract_and_determinism():
         assert meta["epsilon"] == pytest.approx(eps * med)
         sizes.append(len(removed))
     assert sizes[0] <= sizes[1]
+
+
+def test_solver_interface_through_the_cli(tiny_surrogate, tmp_path):
+    """``prunebench solve`` knows a solver only by its registered :class:`Solver`: the score file is its
+    ``scores`` (optprune: ‖I_i‖₂ of the influence), one subset per ratio comes from its ``solve``."""
+    from prunebench import cli, scorefile
+    from prunebench.scorers import ScoreContext, get_scorer
+    from prunebench.scorers.base import register_scorer
+    from prunebench.select import n_removed
+
+    data, labels, run = tiny_surrogate
+    out = [str(tmp_path / f"r{r}.npy") for r in ("0.30", "0.70")]
+    cli.main(["solve", "--method", "optprune", "--data", str(data), "--labels", str(labels), "--surrogate", str(run),
+              "--ratios", "0.3", "0.7", "--scores", str(tmp_path / "s.csv"), "--out", *out, "--device", "cpu",
+              "--no-progress", "--params", '{"max_exact_n": 0}'])
+    scores, meta = scorefile.read(tmp_path / "s.csv")
+    assert meta["score"] == "influence norm ||I_i||_2"
+    ctx = ScoreContext(data, labels, [run], seed=0, device="cpu", progress=False)
+    Iv, _ = get_scorer("optprune").solver.prepare(ctx)
+    np.testing.assert_allclose(scores, np.linalg.norm(Iv.astype(np.float64), axis=1), rtol=1e-6)
+    n = len(scores)
+    for path, r in zip(out, (0.3, 0.7)):
+        kept = np.load(path)
+        assert len(kept) == n - n_removed(n, r) and np.all(np.diff(kept) > 0)
+    with pytest.raises(ValueError, match="kind='solver' needs solver"):
+        register_scorer("no-solver", keep="high", paper="-", kind="solver")(lambda ctx: None)

@@ -21,7 +21,7 @@ def tiny_run(reference):
 
 def test_tiny_dag_contracts(tiny_run):
     wd = tiny_run
-    cfg = yaml.safe_load(open(wd / "tiny.yaml"))
+    cfg = plan.load_config(wd / "tiny.yaml")
     res = wd / "results" / "tiny" / "digits" / "clean"
     n = io.read_json(wd / "data" / "digits" / "meta.json")["n_train"]
     labels = io.load_npz(res / "labels.npz")

@@ -1,5 +1,5 @@
-"""Paper-scale presets: the seed papers' settings, complete (the same plan with or without the
-default's top-level keys filled in), and `snakemake -n --profile workflow/profiles/slurm`
+"""Paper-scale presets: the seed papers' settings, every plain top-level key stated (the named maps merge
+by entry, plan.merge_config), and `snakemake -n --profile workflow/profiles/slurm`
 plans each one in seconds without reading any data (their dataset folders do not exist here)."""
 
 import copy
@@ -27,12 +27,8 @@ def _load(name):
 
 
 def _merged(name):
-    """What `snakemake --configfile config/presets/<name>.yaml` sees: the preset, with top-level
-    keys it lacks taken from config/config.yaml (workflow/rules/common.smk)."""
-    cfg = _load(name)
-    for key, value in yaml.safe_load(open(ROOT / "config" / "config.yaml")).items():
-        cfg.setdefault(key, value)
-    return cfg
+    """What `snakemake --configfile config/presets/<name>.yaml` sees (plan.merge_config)."""
+    return plan.load_config(ROOT / "config" / "presets" / f"{name}.yaml")
 
 
 def _validate(cfg):
@@ -48,7 +44,7 @@ def _settings(cfg):
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_is_the_papers_setting(name):
-    cfg = _load(name)
+    cfg = _merged(name)
     rec = cfg["surrogate"]["recipe"]
     assert cfg["name"] == name and cfg["dataset"]["name"] == name and cfg["device"] == "cuda"
     assert cfg["seeds"] >= 5 and cfg["ratios"] == RATIOS
@@ -67,20 +63,54 @@ def test_preset_is_the_papers_setting(name):
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_merged_and_standalone_plan_the_same(name):
+def test_preset_states_every_plain_key(name):
+    """Nothing of the small CPU default leaks into a paper-scale preset: it states every top-level key but
+    the named maps, which it changes entry by entry (a scorer added to the default runs there too)."""
     alone, merged = _load(name), _merged(name)
-    _validate(alone)
+    default = yaml.safe_load(open(ROOT / "config" / "config.yaml"))
+    assert set(alone) >= set(default) - set(plan.NAMED_MAPS), sorted(set(default) - set(alone))
     _validate(merged)
-    s_alone, specs_alone = _settings(alone)
-    s_merged, specs_merged = _settings(merged)
-    assert s_alone == s_merged and len(s_alone) > 10
-    for scorer in {dict(s)["scorer"] for s in s_alone} - {"full"}:
-        assert specs_alone[scorer] == specs_merged[scorer], scorer
-    for key in ("name", "dataset", "device", "seeds", "surrogate", "retrain", "ratios"):
+    settings, _ = _settings(merged)
+    assert len(settings) > 10
+    for key in ("name", "dataset", "device", "seeds", "surrogate", "retrain", "ratios", "sweeps"):
         assert merged[key] == alone[key], key
-    assert set(alone) >= set(yaml.safe_load(open(ROOT / "config" / "config.yaml"))), "a complete config"
-    archs = set(alone["models"]) | {"same"}
-    assert {dict(s)["arch"] for s in s_merged} | {dict(s)["target"] for s in s_merged} <= archs
+    archs = set(merged["models"]) | {"same"}
+    assert {dict(s)["arch"] for s in settings} | {dict(s)["target"] for s in settings} <= archs
+
+
+ALL_CONFIGS = [*(ROOT / "config" / "presets").glob("*.yaml"), ROOT / "tests" / "data" / "tiny.yaml"]
+
+
+@pytest.mark.parametrize("path", ALL_CONFIGS, ids=lambda p: p.stem)
+def test_a_scorer_added_to_the_default_runs_in_every_preset(path, tmp_path):
+    """Issue 20: one line in config/config.yaml puts a new scorer in every preset's head-to-head (and the
+    tests' tiny config), except where a preset says ``replace: [scorers]`` (a study of one method)."""
+    default = yaml.safe_load(open(ROOT / "config" / "config.yaml"))
+    default["scorers"]["toy_new"] = {"method": "random"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(default, sort_keys=False))
+    cfg = plan.load_config(path, default=tmp_path / "config.yaml")
+    settings, _ = _settings(cfg)
+    main = {dict(s)["scorer"] for s in settings}
+    replaces = "scorers" in (yaml.safe_load(path.read_text()).get("replace") or [])
+    assert ("toy_new" in main) != replaces, path.name
+    without, _ = _settings(plan.load_config(path))
+    assert {s for s in settings if dict(s)["scorer"] != "toy_new"} == without  # nothing else changes
+
+
+def test_merge_config_rules():
+    default = {"name": "d", "surrogate": {"recipe": {"epochs": 8, "lr": 0.1}, "T": 5},
+               "scorers": {"a": {}, "b": {"params": {"J": 2}}}, "models": {"m": {"width": 8}}}
+    got = plan.merge_config(default, {"surrogate": {"recipe": {"epochs": 2}},
+                                       "scorers": {"b": {"params": {"J": 3}}, "c": {}, "a": None}})
+    assert got["surrogate"] == {"recipe": {"epochs": 2}}  # a plain key: replaced whole
+    assert got["scorers"] == {"b": {"params": {"J": 3}}, "c": {}}  # by entry; null drops a
+    assert got["models"] == default["models"] and got["name"] == "d"
+    assert plan.merge_config(default, {"replace": ["scorers"], "scorers": {"c": {}}})["scorers"] == {"c": {}}
+    assert default["scorers"] == {"a": {}, "b": {"params": {"J": 2}}}  # the default is not touched
+    with pytest.raises(plan.ConfigError, match="scorers.zz: null removes an entry of the default config"):
+        plan.merge_config(default, {"scorers": {"zz": None}})
+    with pytest.raises(plan.ConfigError, match="replace: \\['surrogate'\\]"):
+        plan.merge_config(default, {"replace": ["surrogate"]})
 
 
 def _workdir(tmp: Path) -> Path:

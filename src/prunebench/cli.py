@@ -212,20 +212,15 @@ def subset_meta(kept, labels, **extra) -> dict:
 
 def cmd_solve(a) -> None:
     """A solver method: influence once per seed → score file (influence norm) + one subset per ratio."""
-    import importlib
-
-    import numpy as np
-
     from . import io, scorefile
     from .data.contract import dataset_sha256
     from .scorers import ScoreContext, get_scorer
     from .train import set_determinism
 
     info = get_scorer(a.method)
-    if info.kind != "solver":
+    if info.solver is None:
         raise SystemExit(f"{a.method} is not a solver method")
     params = {**info.defaults, **a.params}
-    mod = importlib.import_module(info.fn.__module__)
     R = len(a.ratios)
     if len(a.out) != R * len(a.seed):
         raise SystemExit(f"--out: expected {R} subsets per seed × {len(a.seed)} seeds, got {len(a.out)}")
@@ -236,12 +231,11 @@ def cmd_solve(a) -> None:
         ctx = ScoreContext(a.data, a.labels, surrogates, seed=seed, device=a.device, threads=a.threads,
                            progress=not a.no_progress)
         t0 = time.perf_counter()
-        infl = mod.compute_influence(ctx, **params)
-        I = infl[0].astype(np.float64)
-        scorefile.write(scores_out, np.sqrt(np.einsum("ij,ij->i", I, I)), method=a.method, keep=info.keep,
+        state = info.solver.prepare(ctx, **params)
+        scorefile.write(scores_out, info.solver.scores(state, **params), method=a.method, keep=info.keep,
                         params=params, dataset_sha256=ds_hash,
-                        extra={"name": a.name or a.method, "seed": seed, "score": "influence norm ||I_i||_2"})
-        subsets = mod.solve_subsets(ctx, a.ratios, influence=infl, **params)
+                        extra={"name": a.name or a.method, "seed": seed, "score": info.solver.score_name})
+        subsets = info.solver.solve(ctx, a.ratios, state, **params)
         timings = {}
         for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
             kept, meta = subsets[float(ratio)]
@@ -328,9 +322,8 @@ def cmd_check_config(a) -> None:
             raise ValueError(f"{f}: not valid YAML at {where}: {exc.problem or exc.context}") from None
         if not isinstance(loaded, dict):
             raise ValueError(f"{f}: a config file is a mapping of keys, got {type(loaded).__name__}")
-        cfg.update(loaded)  # a --configfile replaces whole top-level keys (workflow/rules/common.smk)
-    for key, value in yaml.safe_load((root / "config" / "config.yaml").read_text()).items():
-        cfg.setdefault(key, value)
+        cfg.update(loaded)  # Snakemake's own merge of several --configfile (one file: the file)
+    cfg = plan.merge_config(yaml.safe_load((root / plan.DEFAULT_CONFIG).read_text()), cfg)
     checks.validate_config(cfg, Path(a.workflow) / "schemas" / "config.schema.yaml")
     checks.check_plan(cfg, plan.n_train_hint(cfg, a.data_root), data_root=a.data_root, cache_dir=None)
     specs = plan.check(cfg, n_train=plan.n_train_hint(cfg, a.data_root))

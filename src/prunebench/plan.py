@@ -39,6 +39,61 @@ class ScorerSpec:
     uniform_of: str | None = None  # a derived spec: scorer NAME read under the uniform protocol
 
 
+#: top-level config keys that hold named entries. A config file (``--configfile``: a preset, the tests' tiny
+#: config) states only what it changes: under these keys an entry it gives adds or replaces that entry whole,
+#: ``NAME: null`` removes the default's entry, and ``replace: [KEY, ...]`` takes the file's entries alone.
+#: Every other top-level key the file gives replaces the default's whole (a recipe is one unit).
+NAMED_MAPS = ("scorers", "models", "surrogate_variants", "external_scorers")
+
+#: the embedded default config (the repository's config/config.yaml)
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+def merge_config(default: dict, given: dict) -> dict:
+    """The effective config of ``given`` (a config file's mapping, plus any ``--config`` overrides) on top
+    of ``default``: :data:`NAMED_MAPS` merged by entry, every other key replaced whole."""
+    import copy
+
+    given = dict(given)
+    replace = given.pop("replace", None) or []
+    if not isinstance(replace, list) or set(replace) - set(NAMED_MAPS):
+        raise ConfigError(f"replace: {replace!r}: a list of keys among {list(NAMED_MAPS)} (the only keys merged "
+                          "entry by entry; every other key a config file gives replaces the default's whole)")
+    out = copy.deepcopy(default)
+    for key, value in given.items():
+        if key not in NAMED_MAPS or key in replace or not isinstance(value, dict):
+            out[key] = copy.deepcopy(value)
+            continue
+        merged = dict(out.get(key) or {}) if key in out else {}
+        for name, entry in value.items():
+            if entry is None:
+                if name not in merged:
+                    raise ConfigError(f"{key}.{name}: null removes an entry of the default config, which has no "
+                                      f"{name!r} under {key} (the default's: {sorted(merged)})")
+                del merged[name]
+            else:
+                merged[name] = copy.deepcopy(entry)
+        out[key] = merged
+    if replace:
+        for key in replace:
+            out[key] = {k: v for k, v in (given.get(key) or {}).items() if v is not None}
+    return out
+
+
+def load_config(*files, overrides: dict | None = None, default=None) -> dict:
+    """The effective config of config files applied in order onto the default (``default``: a path, or
+    the repository's :data:`DEFAULT_CONFIG`), then ``overrides`` (top-level keys, as ``--config``)."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = yaml.safe_load(Path(default or root / DEFAULT_CONFIG).read_text())
+    for f in files:
+        cfg = merge_config(cfg, yaml.safe_load(Path(f).read_text()) or {})
+    return merge_config(cfg, overrides or {})
+
+
 #: the sweep key ``protocols``: the method's authors' protocol, and the uniform one (global top-k in the
 #: method's direction, scores read on the training pass with the registered defaults)
 PROTOCOLS = ("release", "uniform")

@@ -12,8 +12,10 @@ from prunebench.scorers import get_scorer
 
 checks.refuse_workflow_dir(workflow.basedir)
 DEFAULT_CONFIG = Path(workflow.basedir).parent / "config" / "config.yaml"
-for _key, _value in yaml.safe_load(DEFAULT_CONFIG.read_text()).items():
-    config.setdefault(_key, _value)
+# a --configfile states what it changes (plan.merge_config: named entries merged, other keys replaced)
+_effective = plan.merge_config(yaml.safe_load(DEFAULT_CONFIG.read_text()), config)
+config.clear()
+config.update(_effective)
 
 checks.validate_config(
     config, Path(workflow.basedir) / "schemas" / "config.schema.yaml"

@@ -49,6 +49,25 @@ class Protocol:
 
 
 @dataclass(frozen=True)
+class Solver:
+    """The interface of a method that writes its subsets itself (``kind="solver"``; ``prunebench solve``).
+
+    Per seed, the CLI calls ``prepare`` once, writes ``scores(state)`` as the method's score file (the
+    correlation and stability studies read it like any other), then ``solve`` for all the run's ratios:
+
+    - ``prepare(ctx, **params) -> state``: the work every ratio shares (optprune: the influence vectors);
+    - ``scores(state, **params) -> np.ndarray``: one score per training sample;
+    - ``solve(ctx, ratios, state, **params) -> {ratio: (kept, meta)}``: ``kept`` sorted int64 indices,
+      ``meta`` JSON-able, its ``"timing"`` key the only machine-dependent one (written to a sidecar);
+    - ``score_name``: what the score file holds, recorded in its meta."""
+
+    prepare: Callable[..., Any]
+    scores: Callable[..., np.ndarray]
+    solve: Callable[..., dict]
+    score_name: str = "score"
+
+
+@dataclass(frozen=True)
 class ScorerInfo:
     name: str
     fn: Callable[..., np.ndarray]
@@ -63,6 +82,7 @@ class ScorerInfo:
     #: the study figures this method adds to a run (paths under results/{exp}/; ``{dataset}``, ``{noise}``,
     #: ``{arch}`` = the head-to-head setting, ``{name}`` = the configured scorer name)
     studies: tuple[str, ...] = ()
+    solver: Solver | None = None
 
     @property
     def uniform_params(self) -> dict:
@@ -112,7 +132,7 @@ def all_of(*checks: Callable[[dict, dict], str | None]) -> Callable[[dict, dict]
 
 def register_scorer(name: str, *, keep: str, paper: str, kind: str = "score", needs_surrogate: bool = True,
                     protocol: Protocol | None = None, check: Callable[[dict, dict], str | None] | None = None,
-                    studies: tuple[str, ...] = (), **defaults: Any):
+                    studies: tuple[str, ...] = (), solver: Solver | None = None, **defaults: Any):
     """Decorator: register ``fn(ctx, **params) -> scores`` as scorer ``name``.
 
     ``defaults`` are the scorer's parameters (overridable from config);
@@ -121,18 +141,21 @@ def register_scorer(name: str, *, keep: str, paper: str, kind: str = "score", ne
     scorer's default strategy and its ``params`` override ``defaults``.
     ``check(params, surrogate)``: returns a message when the parameters do not fit the
     surrogate setting (run at dry-run time by :func:`prunebench.plan.check`).
-    ``studies``: figures the method's own studies add to a run (:attr:`ScorerInfo.studies`)."""
+    ``studies``: figures the method's own studies add to a run (:attr:`ScorerInfo.studies`).
+    ``solver``: with ``kind="solver"`` (and only then), the :class:`Solver` that writes the subsets."""
     if keep not in ("high", "low"):
         raise ValueError(f"keep must be 'high' or 'low', got {keep!r}")
     protocol = protocol or Protocol("no release")
     unknown = (set(protocol.params) | set(protocol.uniform)) - set(defaults)
     if unknown:
         raise ValueError(f"scorer {name}: protocol names parameters {sorted(unknown)} it does not take")
+    if (kind == "solver") != (solver is not None):
+        raise ValueError(f"scorer {name}: kind='solver' needs solver=Solver(...), and only it takes one")
     strategy = "solver" if kind == "solver" else protocol.selection
 
     def wrap(fn):
         return ScorerInfo(name, fn, keep, paper, strategy, {**defaults, **protocol.params}, kind, needs_surrogate,
-                          protocol, check, tuple(studies))
+                          protocol, check, tuple(studies), solver)
 
     return SCORERS.decorator(name, wrap)
 

@@ -44,7 +44,7 @@ import time
 
 import numpy as np
 
-from .base import Protocol, register_scorer
+from .base import Protocol, Solver, register_scorer
 
 PAPER = "Yang et al., ICLR 2023, arXiv 2205.09329"
 
@@ -133,18 +133,32 @@ def compute_influence(ctx, hessian: str = "last_layer", damping: float = 0.01, w
     return Iv, info
 
 
+def _influence_norms(influence: tuple[np.ndarray, dict], norm: str = "l2") -> np.ndarray:
+    """‖I_i‖ in ``norm`` (the program's norm; l2 by default)."""
+    from ..select.optprune import vec_norm
+
+    Iv = influence[0]
+    if norm != "l2":
+        return np.array([vec_norm(v, norm) for v in Iv], np.float64)
+    I = Iv.astype(np.float64)
+    return np.sqrt(np.einsum("ij,ij->i", I, I))
+
+
+def _solve(ctx, ratios, influence, **params) -> dict[float, tuple[np.ndarray, dict]]:
+    return solve_subsets(ctx, ratios, influence=influence, **params)
+
+
 @register_scorer("optprune", keep="high", paper=PAPER, kind="solver",
+                 solver=Solver(prepare=lambda ctx, **p: compute_influence(ctx, **_params(p)),
+                               scores=lambda influence, **_: _influence_norms(influence), solve=_solve,
+                               score_name="influence norm ||I_i||_2"),
                  studies=("figures/epsilon_{dataset}_{noise}_{arch}_{name}.pdf", "figures/optprune_check.pdf"),
                  protocol=Protocol("no release: the paper publishes no code (Yang et al., ICLR 2023)",
                                    selection="solver", view="final model (influence)"), **DEFAULTS)
 def optprune_scores(ctx, **params) -> np.ndarray:
     """Optimization-based pruning (Yang et al. 2023): per-sample influence norm ‖I_i‖ (the solver writes the subsets)."""
     p = _params(params)
-    Iv, _ = compute_influence(ctx, **p)
-    from ..select.optprune import vec_norm
-
-    return np.array([vec_norm(v, p["norm"]) for v in Iv], np.float64) if p["norm"] != "l2" else \
-        np.sqrt(np.einsum("ij,ij->i", Iv.astype(np.float64), Iv.astype(np.float64)))
+    return _influence_norms(compute_influence(ctx, **p), p["norm"])
 
 
 def _resolve_epsilon(Iv: np.ndarray, eps: float, unit: str, norm: str) -> float:
