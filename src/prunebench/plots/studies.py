@@ -290,12 +290,12 @@ def value_ramp(base_color: str, n: int) -> list[str]:
     for the ordered settings of one method's hyper-parameter sweep."""
     import colorsys
 
-    from .style import _hex, _rgb
+    from .style import to_hex, to_rgb
 
-    h, _, s = colorsys.rgb_to_hls(*_rgb(base_color))
+    h, _, s = colorsys.rgb_to_hls(*to_rgb(base_color))
     s = max(s, 0.45)
     lum = np.linspace(0.78, 0.25, n) if n > 1 else np.array([0.45])
-    return [_hex(colorsys.hls_to_rgb(h, float(v), s)) for v in lum]
+    return [to_hex(colorsys.hls_to_rgb(h, float(v), s)) for v in lum]
 
 
 def plot_ablation(df, out_pdf: PathLike, out_png: PathLike) -> None:

@@ -45,11 +45,11 @@ def _digest(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
 
 
-def _hex(rgb: tuple[float, float, float]) -> str:
+def to_hex(rgb: tuple[float, float, float]) -> str:
     return "#" + "".join(f"{round(min(1.0, max(0.0, c)) * 255):02x}" for c in rgb)
 
 
-def _rgb(hex_color: str) -> tuple[float, float, float]:
+def to_rgb(hex_color: str) -> tuple[float, float, float]:
     h = hex_color.lstrip("#")
     return tuple(int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
 
@@ -79,14 +79,14 @@ def split_method(name: str) -> tuple[str | None, str]:
 
 def shade(hex_color: str, key: str) -> str:
     """``hex_color`` made lighter or darker by an amount fixed by ``key`` (|Δlightness| in [0.12, 0.30])."""
-    h, lum, s = colorsys.rgb_to_hls(*_rgb(hex_color))
+    h, lum, s = colorsys.rgb_to_hls(*to_rgb(hex_color))
     v = _digest(key)
     amount = 0.12 + 0.18 * ((v >> 1) % 1000) / 999.0
     sign = 1.0 if v & 1 else -1.0
     new = lum + sign * amount
     if not 0.12 <= new <= 0.88:  # would wash out or go black: go the other way
         new = lum - sign * amount
-    return _hex(colorsys.hls_to_rgb(h, min(0.88, max(0.12, new)), s))
+    return to_hex(colorsys.hls_to_rgb(h, min(0.88, max(0.12, new)), s))
 
 
 def method_color(name: str) -> str:
@@ -99,7 +99,7 @@ def method_color(name: str) -> str:
     hue = (v % 3600) / 3600.0
     lum = 0.38 + 0.14 * ((v >> 12) % 100) / 99.0
     sat = 0.55 + 0.3 * ((v >> 24) % 100) / 99.0
-    return _hex(colorsys.hls_to_rgb(hue, lum, sat))
+    return to_hex(colorsys.hls_to_rgb(hue, lum, sat))
 
 
 def method_palette(names) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Protocol, all_of, epoch_in_range, register_scorer
-from .dynamics import _check_eval_pass
+from .dynamics import check_eval_pass
 
 # --- pure functions -------------------------------------------------------
 
@@ -216,7 +216,7 @@ def margin(ctx) -> np.ndarray:
 
 
 @register_scorer("static_unc", keep="high", paper="He et al., CVPR 2024, arXiv 2306.05175 (static baseline)",
-                 drop_last=True, view="train", check=_check_eval_pass,
+                 drop_last=True, view="train", check=check_eval_pass,
                  protocol=Protocol("BAAI-DCAI/Dataset-Pruning (DynUnc's release; the paper's static baseline)",
                                    selection="keep", view="eval mode, un-augmented, every step (before the update)",
                                    params={"view": "eval"}, uniform={"view": "train"}))

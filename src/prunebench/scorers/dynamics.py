@@ -102,10 +102,10 @@ def _check_window(params: dict, sur: dict) -> str | None:
     if params.get("J", 10) > usable:
         return (f"DynUnc window J = {params.get('J')} exceeds the {usable} usable epochs of the surrogate "
                 f"(surrogate.recipe.epochs = {sur['epochs']})")
-    return _check_eval_pass(params, sur)
+    return check_eval_pass(params, sur)
 
 
-def _check_eval_pass(params: dict, sur: dict) -> str | None:
+def check_eval_pass(params: dict, sur: dict) -> str | None:
     if params.get("view") == "eval" and not sur["eval_pass"]:
         return "view = eval reads the recorder's eval pass, but surrogate.eval_pass is false"
     return None

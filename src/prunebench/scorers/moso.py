@@ -207,7 +207,7 @@ def check_partition_run(run, idx: np.ndarray, k: int, partitions: int, mode: str
 
 # --- exact leave-one-out -------------------------------------------------------------
 
-def _risk_without(losses: np.ndarray, i: int) -> float:
+def risk_without(losses: np.ndarray, i: int) -> float:
     """Mean of ``losses`` over every index but ``i`` (L(S∖z_i; ·))."""
     return float((losses.sum() - losses[i]) / (len(losses) - 1))
 
@@ -224,7 +224,7 @@ def moso_exact_tiny(X, y, num_classes: int, model: str = "logreg", steps: int = 
     n = len(np.asarray(y))
     weights = np.vstack([np.ones((1, n)), 1.0 - np.eye(n)])
     losses = tiny_losses(X, y, num_classes, weights, model, steps, lr, weight_decay, hidden, seed, schedule)
-    return np.array([_risk_without(losses[i + 1], i) - _risk_without(losses[0], i) for i in range(n)])
+    return np.array([risk_without(losses[i + 1], i) - risk_without(losses[0], i) for i in range(n)])
 
 
 def tiny_losses(X, y, num_classes: int, weights, model: str = "logreg", steps: int = 200, lr: float = 0.5,
@@ -322,7 +322,7 @@ def moso_exact_fit(x, y, arch: str, recipe: dict, seed: int, in_shape, num_class
     out = np.zeros(n)
     for i in range(n):
         li = train_on(np.delete(np.arange(n), i))
-        out[i] = _risk_without(li, i) - _risk_without(full, i)
+        out[i] = risk_without(li, i) - risk_without(full, i)
     return out
 
 

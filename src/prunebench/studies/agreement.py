@@ -43,13 +43,13 @@ def linearised_moso_tiny(X, y, num_classes: int, eps: float = 1e-4, **kw) -> np.
     """First-order (in the sample weight) change of ``L(S∖z_i; w)``, extrapolated to
     removal: ``[L(S∖z_i; w(1−ε·e_i)) − L(S∖z_i; w(1+ε·e_i))] / (2ε)`` with ``w(·)``
     retrained by the same GD (``kw`` as :func:`moso_exact_tiny`)."""
-    from ..scorers.moso import _risk_without, tiny_losses
+    from ..scorers.moso import risk_without, tiny_losses
 
     n = len(np.asarray(y))
     eye = np.eye(n)
     weights = np.vstack([1.0 - eps * eye, 1.0 + eps * eye])
     L = tiny_losses(X, y, num_classes, weights, **kw)
-    return np.array([(_risk_without(L[i], i) - _risk_without(L[n + i], i)) / (2 * eps) for i in range(n)])
+    return np.array([(risk_without(L[i], i) - risk_without(L[n + i], i)) / (2 * eps) for i in range(n)])
 
 
 def agreement_table(X, y, num_classes: int, model: str, steps: int, lr: float, weight_decay: float, hidden: int,
@@ -121,6 +121,8 @@ def plot_agreement(df, sm, stem: Path, T: int = 10) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..plots.style import save_figure
+
     shown = ["moso_Tall", f"moso_T{T}", "linearised"]
     titles = {"moso_Tall": "first-order MoSo, every step", f"moso_T{T}": f"first-order MoSo, T={T}",
               "linearised": "linearised (ε → 1)"}
@@ -143,8 +145,5 @@ def plot_agreement(df, sm, stem: Path, T: int = 10) -> None:
             if c == 0:
                 ax.set_ylabel("approximation (loss units)", fontsize=8)
     fig.tight_layout()
-    with io.atomic_path(stem.with_suffix(".pdf")) as tmp:
-        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Producer": None})
-    with io.atomic_path(stem.with_suffix(".png")) as tmp:
-        fig.savefig(tmp, format="png", dpi=150, metadata={"Software": None})
+    save_figure(fig, stem.with_suffix(".pdf"), stem.with_suffix(".png"))
     plt.close(fig)
