@@ -15,6 +15,7 @@ import pytest
 from scipy import stats as sps
 
 from prunebench import stats as S
+from prunebench.studies import cost as C
 
 COLS = ["exp", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "target", "seed", "accuracy"]
 
@@ -277,15 +278,15 @@ def test_load_benchmark_tsv_and_timing(tmp_path):
     head = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     p.write_text(head + "12.5\t0:00:12\t300.5\t900\t250\t260\t1.0\t2.0\t95.0\t11.0\n"
                  "13.5\t0:00:13\t320.0\t910\t255\t265\t1.0\t2.0\t90.0\t12.0\n")  # fmt: skip
-    b = S.load_benchmark_tsv(p)
+    b = C.load_benchmark_tsv(p)
     assert b["seconds"] == 13.0 and b["max_rss_mb"] == 320.0 and b["repeats"] == 2
     q = tmp_path / "na.tsv"
     q.write_text(head + "0.2\t0:00:00\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n")
-    b = S.load_benchmark_tsv(q)
+    b = C.load_benchmark_tsv(q)
     assert b["seconds"] == 0.2 and math.isnan(b["max_rss_mb"])
     j = tmp_path / "s.timing.json"
     j.write_text('{"seconds": 1.5, "peak_rss_mb": 42.0}')
-    assert S.load_timing_json(j) == {"seconds": 1.5, "max_rss_mb": 42.0}
+    assert C.load_timing_json(j) == {"seconds": 1.5, "max_rss_mb": 42.0}
 
 
 def _cost_rows():
@@ -316,7 +317,7 @@ def _cost_rows():
 
 def test_cost_table_attribution_hand_computed():
     c = _cost_rows()
-    t = S.cost_table(c).set_index("method")
+    t = C.cost_table(c).set_index("method")
     # shared: el2n pays the mean surrogate (10+14)/2 = 12 in full; moso its own 40 + 12; random/full none
     assert t.loc["el2n", "surrogate_s"] == 12.0 and t.loc["el2n", "total_s"] == 12 + 1 + 0.25 + 5
     assert t.loc["moso", "surrogate_s"] == 52.0 and t.loc["moso", "total_s"] == 52 + 30 + 0.25 + 5
@@ -325,22 +326,22 @@ def test_cost_table_attribution_hand_computed():
     assert t.loc["el2n", "n_seeds"] == 2 and t.loc["el2n", "total_sd_s"] == pytest.approx(
         np.std([18.25, 22.25], ddof=1)
     )
-    a = S.cost_table(c, "amortized").set_index("method")  # two users (el2n, moso): 6 each
+    a = C.cost_table(c, "amortized").set_index("method")  # two users (el2n, moso): 6 each
     assert a.loc["el2n", "surrogate_s"] == 6.0 and a.loc["moso", "surrogate_s"] == 46.0
-    e = S.cost_table(c, "excluded").set_index("method")
+    e = C.cost_table(c, "excluded").set_index("method")
     assert e.loc["el2n", "surrogate_s"] == 0.0 and e.loc["moso", "surrogate_s"] == 40.0
-    u = S.cost_table(c, surrogate_uses={"el2n": 3}).set_index("method")
+    u = C.cost_table(c, surrogate_uses={"el2n": 3}).set_index("method")
     assert u.loc["el2n", "surrogate_s"] == 36.0
     assert (t["missing"] == "").all()
-    m = S.cost_table(c[~((c["stage"] == "score") & (c["scorer"] == "el2n"))]).set_index("method")
+    m = C.cost_table(c[~((c["stage"] == "score") & (c["scorer"] == "el2n"))]).set_index("method")
     assert m.loc["el2n", "missing"] == "score"
 
 
 def test_pareto_front_hand_example():
     pts = [(1, 0.5), (2, 0.7), (2, 0.6), (3, 0.7), (0.5, 0.4), (4, 0.9), (np.nan, 1.0), (4, 0.9)]
     # (2,.6) and (3,.7) are dominated by (2,.7); the duplicate (4,.9) pair is kept; NaN ignored
-    assert S.pareto_front(pts).tolist() == [4, 0, 1, 5, 7]
-    assert S.pareto_front([(1, 1), (2, 2)], minimize=(True, True)).tolist() == [0]
+    assert C.pareto_front(pts).tolist() == [4, 0, 1, 5, 7]
+    assert C.pareto_front([(1, 1), (2, 2)], minimize=(True, True)).tolist() == [0]
 
 
 # ---------------------------------------------------------------------------------------- figures
@@ -371,8 +372,8 @@ def test_figures_are_written_and_byte_identical(tmp_path):
     df = simulate({"random": 0.0, "el2n": 0.5, "moso": 1.0, "dynunc-J3": 0.8}, n_settings=2, n_seeds=3, seed=4)
     df["ratio"] = np.where(df["ratio"] == df["ratio"].min(), 0.5, 0.7)
     ranks, _, cd = S.rank_summary(df, blocks="per_setting")
-    costs = S.cost_table(_cost_rows())
-    points = S.cost_accuracy(df, costs)
+    costs = C.cost_table(_cost_rows())
+    points = C.cost_accuracy(df, costs)
     assert len(points) > 0
     digests = []
     for i in range(2):

@@ -12,7 +12,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..stats import nemenyi_groups, pareto_front
+from ..stats import nemenyi_groups
+from ..studies.cost import pareto_front
 from .style import method_color, new_figure, save_figure
 
 PANEL_KEYS = ("exp", "dataset", "noise", "arch", "target")
@@ -111,13 +112,13 @@ def plot_cost_vs_accuracy(
 ) -> None:
     """Accuracy against total compute (log x), one point per method and pruning ratio.
 
-    ``points``: ``stats.cost_accuracy`` output (columns ``method``, ``ratio``, ``cost_col``, ``acc_col``
+    ``points``: ``studies.cost.cost_accuracy`` output (columns ``method``, ``ratio``, ``cost_col``, ``acc_col``
     and optionally ``sd_col``; one panel per distinct (exp, dataset, noise, arch, target)). Colour =
-    method, marker = ratio; the dashed step line per ratio is the Pareto front (``stats.pareto_front``:
+    method, marker = ratio; the dashed step line per ratio is the Pareto front (``studies.cost.pareto_front``:
     no other method at that ratio is both cheaper and more accurate); settings retrained at one ratio only
     are drawn only when no setting has two or more. The full-data reference (ratio 0)
     is a black star and a dotted horizontal line. Total compute = surrogate (as attributed by
-    ``stats.cost_table``) + scoring + selection + retraining on the subset.
+    ``studies.cost.cost_table``) + scoring + selection + retraining on the subset.
     """
     df = points.copy()
     df["ratio"] = df["ratio"].astype(float).round(6)
@@ -186,7 +187,7 @@ def plot_scoring_cost(
     title: str | None = None,
 ) -> None:
     """Horizontal bars of the cost of *choosing* the subset per method: surrogate (as attributed by
-    ``stats.cost_table``) + scoring + selection, mean over seeds and ratios; one panel per
+    ``studies.cost.cost_table``) + scoring + selection, mean over seeds and ratios; one panel per
     (exp, dataset, noise, arch). The vertical line is the full-data training time (``full_seconds``,
     else the mean ``retrain_s`` of method ``full``): a method right of it costs more to select a subset
     than training on all the data.

@@ -59,8 +59,7 @@ def cost(inputs, out, n_seeds: int = 1, attribution: str = "shared", retrain_rat
          ratios: list | None = None, variant_users: dict | None = None):
     """Cost table from benchmark files + timing sidecars; scoring-cost bars and accuracy-vs-compute."""
     from ..plots.stats_plots import plot_cost_vs_accuracy, plot_scoring_cost
-    from ..stats import cost_accuracy, cost_table
-    from .cost import build_cost_table
+    from .cost import build_cost_table, cost_accuracy, cost_table
 
     retrain = [p for p in inputs if p.endswith("retrain.csv")][0]
     bench = [p for p in inputs if p.endswith(".tsv")]
