@@ -215,3 +215,21 @@ def test_long_tail_profile_and_contract(tmp_path, digits_dir):
     other = tmp_path / "other"
     derive_long_tail(digits_dir, other, 10, seed=4)
     assert (other / "train.npz").read_bytes() != (out / "train.npz").read_bytes()
+
+
+def test_rule_path_templates_round_trip():
+    """paths.py is the one home of the contract paths' templates: the rules' patterns and the parsers agree."""
+    from prunebench import paths
+
+    assert paths.rule_path("scores", ".csv") == "results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.csv"
+    assert paths.rule_path("subset", ".npy", expand=("ratio", "s"), strategy="solver") == (
+        "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/solver/r{ratio}/seed{s}.npy")
+    assert paths.rule_path("retrain", dir="budget/steps", target="mlp") == (
+        "results/{exp}/{dataset}/{noise}/budget/steps/{arch}/{scorer}/{strategy}/r{ratio}/mlp/seed{s}.json")
+    keys = dict(exp="e", dataset="digits", noise="sym20", arch="cnn_small", scorer="el2n")
+    assert paths.parse(paths.scores_path(*keys.values(), 3), "scores") == {**keys, "seed": 3}
+    sub = paths.subset_path(*keys.values(), "classbal", 0.5, 1)
+    assert paths.parse(sub, "subset") == {**keys, "strategy": "classbal", "ratio": 0.5, "seed": 1}
+    ret = paths.rule_path("retrain", **keys, strategy="keep", ratio="0.70", target="mlp", s=2)
+    assert paths.parse(ret, "retrain") == {**keys, "strategy": "keep", "ratio": 0.7, "target": "mlp", "seed": 2}
+    assert paths.labels_path("e", "digits", "clean") == "results/e/digits/clean/labels.npz"

@@ -38,13 +38,44 @@ def parse(path: str | Path, kind: str) -> dict:
     return d
 
 
+#: every contract path as one template (its keys: Snakemake wildcards, or filled in). ``scores`` and
+#: ``subset`` take a suffix (``.csv``, ``.meta.json``, ``.timing.json``; ``.npy``, ``.meta.json``);
+#: ``retrain``'s ``{dir}`` is ``retrain`` under the run's budget, ``budget/{budget}`` under another one.
+TEMPLATES = {
+    "labels": "results/{exp}/{dataset}/{noise}/labels.npz",
+    "scores": "results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}",
+    "subset": "results/{exp}/{dataset}/{noise}/subsets/{arch}/{scorer}/{strategy}/r{ratio}/seed{s}",
+    "retrain": "results/{exp}/{dataset}/{noise}/{dir}/{arch}/{scorer}/{strategy}/r{ratio}/{target}/seed{s}.json",
+    "log": "results/{exp}/logs/{stage}/{dataset}/{noise}/{arch}/{job}.log",
+    "benchmark": "results/{exp}/benchmarks/{stage}/{dataset}/{noise}/{arch}/{job}.tsv",
+}
+_DEFAULTS = {"retrain": {"dir": "retrain"}}
+_KEY = re.compile(r"\{(\w+)\}")
+
+
+def rule_path(kind: str, suffix: str = "", expand: tuple[str, ...] = (), **fixed) -> str:
+    """The template of ``kind`` (+ ``suffix``) for a Snakemake rule: keys given in ``fixed`` filled in
+    verbatim, the others left as wildcards. With ``expand`` (keys that ``expand()`` fills), those stay
+    ``{key}`` and every other wildcard is escaped as ``{{key}}``, as ``expand()`` wants."""
+    fixed = {**_DEFAULTS.get(kind, {}), **fixed}
+
+    def key(m: re.Match) -> str:
+        k = m.group(1)
+        if k in fixed:
+            return str(fixed[k])
+        return f"{{{k}}}" if (k in expand or not expand) else f"{{{{{k}}}}}"
+
+    return _KEY.sub(key, TEMPLATES[kind] + suffix)
+
+
 def labels_path(exp: str, dataset: str, noise: str) -> str:
-    return f"results/{exp}/{dataset}/{noise}/labels.npz"
+    return rule_path("labels", exp=exp, dataset=dataset, noise=noise)
 
 
 def scores_path(exp, dataset, noise, arch, scorer, seed) -> str:
-    return f"results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{seed}.csv"
+    return rule_path("scores", ".csv", exp=exp, dataset=dataset, noise=noise, arch=arch, scorer=scorer, s=seed)
 
 
 def subset_path(exp, dataset, noise, arch, scorer, strategy, ratio, seed) -> str:
-    return f"results/{exp}/{dataset}/{noise}/subsets/{arch}/{scorer}/{strategy}/r{float(ratio):.2f}/seed{seed}.npy"
+    return rule_path("subset", ".npy", exp=exp, dataset=dataset, noise=noise, arch=arch, scorer=scorer,
+                     strategy=strategy, ratio=f"{float(ratio):.2f}", s=seed)

@@ -7,7 +7,7 @@ import yaml
 
 from snakemake.utils import validate
 
-from prunebench import checks, plan
+from prunebench import checks, paths, plan
 from prunebench.scorers import get_scorer
 
 checks.refuse_workflow_dir(workflow.basedir)
@@ -94,9 +94,12 @@ def retrain_files(settings):
         b = st.get("budget")
         keys = {k: v for k, v in st.items() if k != "budget"}
         out += expand(
-            f"results/{{exp}}/{{dataset}}/{{noise}}/"
-            f"{retrain_dir(None if b in (None, plan.default_budget(config)) else b)}/"
-            "{arch}/{scorer}/{strategy}/r{ratio}/{target}/seed{s}.json",
+            paths.rule_path(
+                "retrain",
+                dir=retrain_dir(
+                    None if b in (None, plan.default_budget(config)) else b
+                ),
+            ),
             exp=EXP,
             s=SEEDS,
             **keys,
@@ -114,16 +117,17 @@ def budget_job_paths(grp, kind):
     {exp}, {dataset}, {noise}, {arch} and {target} left as wildcards."""
     out = []
     for run in plan.budget_job_runs(grp, len(SEEDS)):
-        mid = f"{run['scorer']}/{run['strategy']}/r{run['ratio']}"
+        keys = dict(
+            scorer=run["scorer"],
+            strategy=run["strategy"],
+            ratio=run["ratio"],
+            s=run["seed"],
+        )
         if kind == "subsets":
-            out.append(
-                "results/{exp}/{dataset}/{noise}/subsets/{arch}/"
-                + f"{mid}/seed{run['seed']}.npy"
-            )
+            out.append(paths.rule_path("subset", ".npy", **keys))
         else:
             out.append(
-                f"results/{{exp}}/{{dataset}}/{{noise}}/{retrain_dir(grp['budget'])}/{{arch}}/{mid}/"
-                f"{{target}}/seed{run['seed']}.json"
+                paths.rule_path("retrain", dir=retrain_dir(grp["budget"]), **keys)
             )
     return out
 
@@ -239,10 +243,7 @@ def in_main(st):
 def score_files_main(seed=0):
     noise, arch = main_setting()
     names = sorted({st["scorer"] for st in RETRAIN if in_main(st)} - {"full"})
-    return [
-        f"results/{EXP}/{DATASET}/{noise}/scores/{arch}/{n}/seed{seed}.csv"
-        for n in names
-    ]
+    return [paths.scores_path(EXP, DATASET, noise, arch, n, seed) for n in names]
 
 
 def cost_inputs():
@@ -304,8 +305,16 @@ def _subset_files(pred, seeds=None):
             continue
         for s in seeds if seeds is not None else SEEDS:
             out.append(
-                f"results/{EXP}/{st['dataset']}/{st['noise']}/subsets/{st['arch']}/{st['scorer']}/"
-                f"{st['strategy']}/r{st['ratio']}/seed{s}.npy"
+                paths.subset_path(
+                    EXP,
+                    st["dataset"],
+                    st["noise"],
+                    st["arch"],
+                    st["scorer"],
+                    st["strategy"],
+                    st["ratio"],
+                    s,
+                )
             )
     return sorted(set(out))
 
@@ -316,7 +325,7 @@ def noisy_inputs():
     noisy = sorted(
         {(st["dataset"], st["noise"]) for st in RETRAIN if st["noise"] != "clean"}
     )
-    return subs + [f"results/{EXP}/{d}/{n}/labels.npz" for d, n in noisy]
+    return subs + [paths.labels_path(EXP, d, n) for d, n in noisy]
 
 
 def ablation_inputs():
@@ -329,7 +338,7 @@ def ablation_inputs():
                 names.add(spec.method)
     noise, arch = main_setting()
     return [
-        f"results/{EXP}/{DATASET}/{noise}/scores/{arch}/{n}/seed{s}.csv"
+        paths.scores_path(EXP, DATASET, noise, arch, n, s)
         for n in sorted(names)
         for s in SEEDS
     ]
@@ -343,11 +352,9 @@ def main_inputs(seeds):
         {st["scorer"] for st in RETRAIN if in_main(st) and st["scorer"] != "full"}
     )
     scores = [
-        f"results/{EXP}/{DATASET}/{noise}/scores/{arch}/{n}/seed{s}.csv"
-        for n in names
-        for s in seeds
+        paths.scores_path(EXP, DATASET, noise, arch, n, s) for n in names for s in seeds
     ]
-    return scores, subs, f"results/{EXP}/{DATASET}/{noise}/labels.npz"
+    return scores, subs, paths.labels_path(EXP, DATASET, noise)
 
 
 def imbalance_inputs():
@@ -415,23 +422,21 @@ def contract_files():
     for st in RETRAIN:
         ds, nz, arch, sc = (st[k] for k in ("dataset", "noise", "arch", "scorer"))
         root = f"results/{EXP}/{ds}/{nz}"
+        here = dict(exp=EXP, dataset=ds, noise=nz, arch=arch)
         out.update(f"data/{ds}/{f}" for f in ("train.npz", "test.npz", "meta.json"))
-        out.add(f"{root}/labels.npz")
+        out.add(paths.labels_path(EXP, ds, nz))
         if sc == "full":
             out.update(
-                f"{root}/subsets/{arch}/full/all/r0.00/seed{s}.npy" for s in SEEDS
+                paths.subset_path(EXP, ds, nz, arch, "full", "all", 0, s) for s in SEEDS
             )
             continue
         spec = SPECS[sc]
+        subset = dict(scorer=sc, strategy=st["strategy"], ratio=st["ratio"])
         for s in SEEDS:
-            out.add(f"{root}/scores/{arch}/{sc}/seed{s}.csv")
-            out.add(f"{root}/scores/{arch}/{sc}/seed{s}.meta.json")
-            out.add(
-                f"{root}/subsets/{arch}/{sc}/{st['strategy']}/r{st['ratio']}/seed{s}.npy"
-            )
-            out.add(
-                f"{root}/subsets/{arch}/{sc}/{st['strategy']}/r{st['ratio']}/seed{s}.meta.json"
-            )
+            for ext in (".csv", ".meta.json"):
+                out.add(paths.rule_path("scores", ext, scorer=sc, s=s, **here))
+            for ext in (".npy", ".meta.json"):
+                out.add(paths.rule_path("subset", ext, s=s, **here, **subset))
             if not spec.needs_surrogate:
                 continue
             for k in plan.surrogate_seeds(spec, s, len(SEEDS)):

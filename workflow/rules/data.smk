@@ -54,7 +54,7 @@ rule noise:
         train="data/{dataset}/train.npz",
         meta="data/{dataset}/meta.json",
     output:
-        "results/{exp}/{dataset}/{noise}/labels.npz",
+        paths.rule_path("labels"),
     log:
         "results/{exp}/logs/noise/{dataset}/{noise}.log",
     benchmark:

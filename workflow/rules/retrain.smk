@@ -10,15 +10,28 @@ for grp in RETRAIN_GROUPS:
             f"retrain_{grp['name']}"
         input:
             train="data/{dataset}/train.npz",
-            labels="results/{exp}/{dataset}/{noise}/labels.npz",
+            labels=paths.rule_path("labels"),
             subsets=expand(
-                "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/seed{s}.npy",
+                paths.rule_path(
+                    "subset",
+                    ".npy",
+                    expand=(
+                        "ratio",
+                        "s",
+                    ),
+                ),
                 ratio=grp["ratios"],
                 s=SEEDS,
             ),
         output:
             expand(
-                "results/{{exp}}/{{dataset}}/{{noise}}/retrain/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/{{target}}/seed{s}.json",
+                paths.rule_path(
+                    "retrain",
+                    expand=(
+                        "ratio",
+                        "s",
+                    ),
+                ),
                 ratio=grp["ratios"],
                 s=SEEDS,
             ),
@@ -66,7 +79,7 @@ for grp in RETRAIN_GROUPS:
             f"retrain_{grp['name']}"
         input:
             train="data/{dataset}/train.npz",
-            labels="results/{exp}/{dataset}/{noise}/labels.npz",
+            labels=paths.rule_path("labels"),
             subsets=budget_job_paths(grp, "subsets"),
         output:
             budget_job_paths(grp, "budget"),
@@ -107,14 +120,28 @@ rule retrain_full:
     """The full-data reference (ratio 0) of one target, every seed."""
     input:
         train="data/{dataset}/train.npz",
-        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        labels=paths.rule_path("labels"),
         subsets=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/full/all/r0.00/seed{s}.npy",
+            paths.rule_path(
+                "subset",
+                ".npy",
+                expand=("s",),
+                scorer="full",
+                strategy="all",
+                ratio="0.00",
+            ),
             s=SEEDS,
         ),
     output:
         expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/retrain/{{arch}}/full/all/r0.00/{{arch}}/seed{s}.json",
+            paths.rule_path(
+                "retrain",
+                expand=("s",),
+                scorer="full",
+                strategy="all",
+                ratio="0.00",
+                target="{{arch}}",
+            ),
             s=SEEDS,
         ),
     log:
@@ -159,9 +186,16 @@ rule retrain_full_long:
     """The convergence check: the full-data reference again at 2x the epochs, every seed."""
     input:
         train="data/{dataset}/train.npz",
-        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        labels=paths.rule_path("labels"),
         subsets=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/full/all/r0.00/seed{s}.npy",
+            paths.rule_path(
+                "subset",
+                ".npy",
+                expand=("s",),
+                scorer="full",
+                strategy="all",
+                ratio="0.00",
+            ),
             s=SEEDS,
         ),
     output:

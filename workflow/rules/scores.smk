@@ -2,19 +2,19 @@ rule score:
     """A registered scorer, every seed in one job (start-up paid once)."""
     input:
         train="data/{dataset}/train.npz",
-        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        labels=paths.rule_path("labels"),
         surrogates=surrogate_inputs,
     output:
         scores=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.csv",
+            paths.rule_path("scores", ".csv", expand=("s",)),
             s=SEEDS,
         ),
         meta=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.meta.json",
+            paths.rule_path("scores", ".meta.json", expand=("s",)),
             s=SEEDS,
         ),
         timing=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.timing.json",
+            paths.rule_path("scores", ".timing.json", expand=("s",)),
             s=SEEDS,
         ),
     log:
@@ -51,11 +51,11 @@ rule external_score:
         train="data/{dataset}/train.npz",
         test="data/{dataset}/test.npz",
         meta="data/{dataset}/meta.json",
-        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        labels=paths.rule_path("labels"),
         surrogates=surrogate_inputs,
     output:
-        scores="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.csv",
-        meta="results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.meta.json",
+        scores=paths.rule_path("scores", ".csv"),
+        meta=paths.rule_path("scores", ".meta.json"),
     log:
         "results/{exp}/logs/scores/{dataset}/{noise}/{arch}/{scorer}/seed{s}.log",
     benchmark:

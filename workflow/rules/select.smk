@@ -2,23 +2,37 @@ rule select:
     """Score file → kept indices for every ratio and seed (numpy only: cheap)."""
     input:
         scores=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.csv",
+            paths.rule_path("scores", ".csv", expand=("s",)),
             s=SEEDS,
         ),
         score_meta=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.meta.json",
+            paths.rule_path("scores", ".meta.json", expand=("s",)),
             s=SEEDS,
         ),
-        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        labels=paths.rule_path("labels"),
         meta="data/{dataset}/meta.json",
     output:
         subsets=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/seed{s}.npy",
+            paths.rule_path(
+                "subset",
+                ".npy",
+                expand=(
+                    "ratio",
+                    "s",
+                ),
+            ),
             s=SEEDS,
             ratio=RATIOS,
         ),
         meta=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/{{strategy}}/r{ratio}/seed{s}.meta.json",
+            paths.rule_path(
+                "subset",
+                ".meta.json",
+                expand=(
+                    "ratio",
+                    "s",
+                ),
+            ),
             s=SEEDS,
             ratio=RATIOS,
         ),
@@ -47,9 +61,9 @@ rule select:
 rule select_full:
     """The full-data reference (ratio 0): every training index."""
     input:
-        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        labels=paths.rule_path("labels"),
     output:
-        "results/{exp}/{dataset}/{noise}/subsets/{arch}/full/all/r0.00/seed{s}.npy",
+        paths.rule_path("subset", ".npy", scorer="full", strategy="all", ratio="0.00"),
     log:
         "results/{exp}/logs/select/{dataset}/{noise}/{arch}/full/seed{s}.log",
     conda:
@@ -64,28 +78,44 @@ rule solve:
     """
     input:
         train="data/{dataset}/train.npz",
-        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        labels=paths.rule_path("labels"),
         surrogates=surrogate_inputs,
     output:
         scores=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.csv",
+            paths.rule_path("scores", ".csv", expand=("s",)),
             s=SEEDS,
         ),
         meta=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.meta.json",
+            paths.rule_path("scores", ".meta.json", expand=("s",)),
             s=SEEDS,
         ),
         timing=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/scores/{{arch}}/{{scorer}}/seed{s}.timing.json",
+            paths.rule_path("scores", ".timing.json", expand=("s",)),
             s=SEEDS,
         ),
         subsets=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/solver/r{ratio}/seed{s}.npy",
+            paths.rule_path(
+                "subset",
+                ".npy",
+                expand=(
+                    "ratio",
+                    "s",
+                ),
+                strategy="solver",
+            ),
             s=SEEDS,
             ratio=RATIOS,
         ),
         subset_meta=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/subsets/{{arch}}/{{scorer}}/solver/r{ratio}/seed{s}.meta.json",
+            paths.rule_path(
+                "subset",
+                ".meta.json",
+                expand=(
+                    "ratio",
+                    "s",
+                ),
+                strategy="solver",
+            ),
             s=SEEDS,
             ratio=RATIOS,
         ),

@@ -230,7 +230,7 @@ rule epsilon_study:
     """Optimization-based pruning, program 1: ε → fraction pruned → test accuracy."""
     input:
         train="data/{dataset}/train.npz",
-        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        labels=paths.rule_path("labels"),
         surrogates=expand(
             "results/{{exp}}/{{dataset}}/{{noise}}/surrogate/{{arch}}/seed{s}/surrogate.json",
             s=SEEDS,

@@ -1,7 +1,7 @@
 rule train_surrogate:
     input:
         train="data/{dataset}/train.npz",
-        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        labels=paths.rule_path("labels"),
     output:
         meta="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/surrogate.json",
         dynamics="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/dynamics.npz",
@@ -38,7 +38,7 @@ rule train_surrogate:
 rule train_surrogate_variant:
     input:
         train="data/{dataset}/train.npz",
-        labels="results/{exp}/{dataset}/{noise}/labels.npz",
+        labels=paths.rule_path("labels"),
     output:
         run=directory(
             "results/{exp}/{dataset}/{noise}/surrogate/{arch}/{variant}/seed{s}"
