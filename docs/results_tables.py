@@ -3,7 +3,8 @@
     python docs/results_tables.py results/default/tables docs/results.md
 
 Each block between ``<!-- table:NAME -->`` and ``<!-- /table -->`` is replaced by the markdown table
-NAME renders from the run's CSV files (``convergence``, ``protocol``, ``budget``, ``budget_rank``);
+NAME renders from the run's CSV files (``convergence``, ``protocol``, ``budget``, ``budget_rank``,
+``headtohead``, ``noisy``);
 ``<!-- table:NAME:EXP -->`` reads another experiment's tables, ``results/EXP/tables`` beside the given one.
 """
 
@@ -79,7 +80,49 @@ def budget_rank(t: Path) -> str:
                  f"{r.top_a} / {r.top_b}"] for r in df.itertuples()])
 
 
-RENDER = {"convergence": convergence, "protocol": protocol, "budget": budget, "budget_rank": budget_rank}
+def headtohead(t: Path, noise: str = "clean") -> str:
+    """Each method under its release protocol and the run's own budget (learner = its surrogate's arch), one
+    column per ratio: accuracy (gain over the reference, random per class, in points; paired p unadjusted /
+    Holm; classes left empty)."""
+    sig = pd.read_csv(t / "significance.csv")
+    ref = sig[(sig["comparison"] == "vs_reference") & (sig["noise"] == noise) & (sig["arch"] == sig["target"])]
+    if (t / "protocol.csv").exists():  # the uniform protocol's rows are the protocol table's
+        pr = pd.read_csv(t / "protocol.csv")
+        ref = ref[~ref["method"].isin(set(pr["uniform"]) - set(pr["release"]))]
+    ratios = sorted(ref["ratio"].unique())
+    rows = []
+    other = ref["other"].iloc[0] if len(ref) else "random"
+    acc_ref = ref.groupby("ratio")["mean_other"].first()
+    rows.append([f"{other} (reference)"] + [f"{acc_ref[r]:.3f}" for r in ratios])
+    order = ref[ref["ratio"] == ratios[-1]].sort_values("diff", ascending=False)["method"].tolist()
+    for m in order + sorted(set(ref["method"]) - set(order)):
+        cells = []
+        for r in ratios:
+            g = ref[(ref["method"] == m) & (ref["ratio"] == r)]
+            if g.empty:
+                cells.append("—")
+                continue
+            x = g.iloc[0]
+            empty = f", {int(x.empty_classes)} empty" if x.empty_classes else ""
+            cells.append(f"{x.mean_method:.3f} ({_pts(x['diff'])}, p {_p(x.p_value)} / {_p(x.p_holm)}{empty})")
+        rows.append([m] + cells)
+    return _md(["method"] + [f"{r:.0%} removed" for r in ratios], rows)
+
+
+def noisy(t: Path) -> str:
+    """Share of the flipped labels among the removed, and of all flipped removed, per noise rate and ratio."""
+    df = pd.read_csv(t / "noisy_removed.csv")
+    g = df.groupby(["noise", "method", "ratio"]).agg(removed=("frac_flipped_removed", "mean"),
+                                                    precision=("precision", "mean"),
+                                                    enrichment=("enrichment", "mean")).reset_index()
+    rows = [[r.noise, r.method, f"{r.ratio:.0%}", f"{r.removed:.2f}", f"{r.precision:.2f}", f"{r.enrichment:.2f}"]
+            for r in g.sort_values(["noise", "ratio", "enrichment"], ascending=[True, True, False]).itertuples()]
+    return _md(["noise", "method", "removed", "flipped labels removed (share of all flipped)",
+                "flipped share of the removed", "× random's share"], rows)
+
+
+RENDER = {"convergence": convergence, "protocol": protocol, "budget": budget, "budget_rank": budget_rank,
+          "headtohead": headtohead, "noisy": noisy}
 
 
 def main(tables: str, doc: str) -> None:
