@@ -4,7 +4,7 @@
 
 Each block between ``<!-- table:NAME -->`` and ``<!-- /table -->`` is replaced by the markdown table
 NAME renders from the run's CSV files (``convergence``, ``protocol``, ``budget``, ``budget_rank``,
-``headtohead``, ``noisy``);
+``headtohead``, ``noise``, ``noisy``);
 ``<!-- table:NAME:EXP -->`` reads another experiment's tables, ``results/EXP/tables`` beside the given one.
 """
 
@@ -109,6 +109,17 @@ def headtohead(t: Path, noise: str = "clean") -> str:
     return _md(["method"] + [f"{r:.0%} removed" for r in ratios], rows)
 
 
+def noise(t: Path) -> str:
+    """The head-to-head of every noisy setting: one row per (noise, method)."""
+    sig = pd.read_csv(t / "significance.csv")
+    noises = sorted(n for n in sig["noise"].unique() if n != "clean")
+    blocks = [headtohead(t, n).splitlines() for n in noises]
+    out = ["| noise " + blocks[0][0], "|---" + blocks[0][1]]
+    for n, b in zip(noises, blocks):
+        out += [f"| {n} " + line for line in b[2:]]
+    return "\n".join(out)
+
+
 def noisy(t: Path) -> str:
     """Share of the flipped labels among the removed, and of all flipped removed, per noise rate and ratio."""
     df = pd.read_csv(t / "noisy_removed.csv")
@@ -122,7 +133,7 @@ def noisy(t: Path) -> str:
 
 
 RENDER = {"convergence": convergence, "protocol": protocol, "budget": budget, "budget_rank": budget_rank,
-          "headtohead": headtohead, "noisy": noisy}
+          "headtohead": headtohead, "noise": noise, "noisy": noisy}
 
 
 def main(tables: str, doc: str) -> None:
