@@ -4,6 +4,8 @@ and a declared protocol. A new scorer is picked up here by registering it (issue
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -80,3 +82,23 @@ def test_the_workflow_and_the_plan_name_no_method():
         assert not named, f"{f.name} names {named}"
     assert get_scorer("moso").studies == ("figures/moso_agreement.pdf",)
     assert "figures/optprune_check.pdf" in get_scorer("optprune").studies
+
+
+def test_readme_methods_table_matches_the_registry():
+    """Every registered scorer has a row in the README's methods table, with the registry's direction."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = text[text.index("| method | paper | score | keep |"):]
+    table = table[: table.index("\n\n")]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]  # "\|" is a pipe inside a cell
+        if len(cells) >= 4 and cells[0].startswith("`"):
+            for name in re.findall(r"`([\w-]+)`", cells[0]):
+                rows[name] = cells[3]
+    for s in list_scorers():
+        assert s.name in rows, f"README's methods table has no row for {s.name}"
+        if s.name != "random":  # the reference: no direction
+            keep = re.search(rf"`{s.name}`: (high|low)", rows[s.name])
+            assert (keep.group(1) if keep else rows[s.name]).startswith(s.keep), (s.name, rows[s.name], s.keep)
