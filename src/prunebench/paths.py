@@ -46,8 +46,6 @@ TEMPLATES = {
     "scores": "results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}",
     "subset": "results/{exp}/{dataset}/{noise}/subsets/{arch}/{scorer}/{strategy}/r{ratio}/seed{s}",
     "retrain": "results/{exp}/{dataset}/{noise}/{dir}/{arch}/{scorer}/{strategy}/r{ratio}/{target}/seed{s}.json",
-    "log": "results/{exp}/logs/{stage}/{dataset}/{noise}/{arch}/{job}.log",
-    "benchmark": "results/{exp}/benchmarks/{stage}/{dataset}/{noise}/{arch}/{job}.tsv",
 }
 _DEFAULTS = {"retrain": {"dir": "retrain"}}
 _KEY = re.compile(r"\{(\w+)\}")

@@ -60,23 +60,22 @@ def merge_config(default: dict, given: dict) -> dict:
         raise ConfigError(f"replace: {replace!r}: a list of keys among {list(NAMED_MAPS)} (the only keys merged "
                           "entry by entry; every other key a config file gives replaces the default's whole)")
     out = copy.deepcopy(default)
+    for key in replace:
+        out[key] = {k: copy.deepcopy(v) for k, v in (given.pop(key, None) or {}).items() if v is not None}
     for key, value in given.items():
-        if key not in NAMED_MAPS or key in replace or not isinstance(value, dict):
+        if key not in NAMED_MAPS or not isinstance(value, dict):
             out[key] = copy.deepcopy(value)
             continue
-        merged = dict(out.get(key) or {}) if key in out else {}
+        merged = dict(out.get(key) or {})
         for name, entry in value.items():
-            if entry is None:
-                if name not in merged:
-                    raise ConfigError(f"{key}.{name}: null removes an entry of the default config, which has no "
-                                      f"{name!r} under {key} (the default's: {sorted(merged)})")
+            if entry is not None:
+                merged[name] = copy.deepcopy(entry)
+            elif name in merged:
                 del merged[name]
             else:
-                merged[name] = copy.deepcopy(entry)
+                raise ConfigError(f"{key}.{name}: null removes an entry of the default config, which has no "
+                                  f"{name!r} under {key} (the default's: {sorted(merged)})")
         out[key] = merged
-    if replace:
-        for key in replace:
-            out[key] = {k: v for k, v in (given.get(key) or {}).items() if v is not None}
     return out
 
 

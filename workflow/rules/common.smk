@@ -39,6 +39,14 @@ wildcard_constraints:
     **plan.WILDCARDS,
 
 
+def each(kind, suffix="", **keys):
+    """Contract paths of ``kind`` (paths.TEMPLATES) for a rule: one per combination of the keys given as
+    lists, the keys given as one value filled in, every other key left as a wildcard."""
+    lists = {k: v for k, v in keys.items() if isinstance(v, (list, tuple))}
+    fixed = {k: v for k, v in keys.items() if k not in lists}
+    return expand(paths.rule_path(kind, suffix, expand=tuple(lists), **fixed), **lists)
+
+
 def jarg(obj):
     """A JSON object as one shell word."""
     return shlex.quote(json.dumps(obj, sort_keys=True))

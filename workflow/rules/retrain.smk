@@ -11,30 +11,9 @@ for grp in RETRAIN_GROUPS:
         input:
             train="data/{dataset}/train.npz",
             labels=paths.rule_path("labels"),
-            subsets=expand(
-                paths.rule_path(
-                    "subset",
-                    ".npy",
-                    expand=(
-                        "ratio",
-                        "s",
-                    ),
-                ),
-                ratio=grp["ratios"],
-                s=SEEDS,
-            ),
+            subsets=each("subset", ".npy", ratio=grp["ratios"], s=SEEDS),
         output:
-            expand(
-                paths.rule_path(
-                    "retrain",
-                    expand=(
-                        "ratio",
-                        "s",
-                    ),
-                ),
-                ratio=grp["ratios"],
-                s=SEEDS,
-            ),
+            each("retrain", ratio=grp["ratios"], s=SEEDS),
         log:
             "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}.log",
         benchmark:
@@ -121,28 +100,17 @@ rule retrain_full:
     input:
         train="data/{dataset}/train.npz",
         labels=paths.rule_path("labels"),
-        subsets=expand(
-            paths.rule_path(
-                "subset",
-                ".npy",
-                expand=("s",),
-                scorer="full",
-                strategy="all",
-                ratio="0.00",
-            ),
-            s=SEEDS,
+        subsets=each(
+            "subset", ".npy", s=SEEDS, scorer="full", strategy="all", ratio="0.00"
         ),
     output:
-        expand(
-            paths.rule_path(
-                "retrain",
-                expand=("s",),
-                scorer="full",
-                strategy="all",
-                ratio="0.00",
-                target="{{arch}}",
-            ),
+        each(
+            "retrain",
             s=SEEDS,
+            scorer="full",
+            strategy="all",
+            ratio="0.00",
+            target="{{arch}}",
         ),
     log:
         "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/full/all/{arch}.log",
@@ -187,16 +155,8 @@ rule retrain_full_long:
     input:
         train="data/{dataset}/train.npz",
         labels=paths.rule_path("labels"),
-        subsets=expand(
-            paths.rule_path(
-                "subset",
-                ".npy",
-                expand=("s",),
-                scorer="full",
-                strategy="all",
-                ratio="0.00",
-            ),
-            s=SEEDS,
+        subsets=each(
+            "subset", ".npy", s=SEEDS, scorer="full", strategy="all", ratio="0.00"
         ),
     output:
         expand(

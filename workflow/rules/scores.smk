@@ -5,18 +5,9 @@ rule score:
         labels=paths.rule_path("labels"),
         surrogates=surrogate_inputs,
     output:
-        scores=expand(
-            paths.rule_path("scores", ".csv", expand=("s",)),
-            s=SEEDS,
-        ),
-        meta=expand(
-            paths.rule_path("scores", ".meta.json", expand=("s",)),
-            s=SEEDS,
-        ),
-        timing=expand(
-            paths.rule_path("scores", ".timing.json", expand=("s",)),
-            s=SEEDS,
-        ),
+        scores=each("scores", ".csv", s=SEEDS),
+        meta=each("scores", ".meta.json", s=SEEDS),
+        timing=each("scores", ".timing.json", s=SEEDS),
     log:
         "results/{exp}/logs/scores/{dataset}/{noise}/{arch}/{scorer}.log",
     benchmark:

@@ -1,41 +1,13 @@
 rule select:
     """Score file → kept indices for every ratio and seed (numpy only: cheap)."""
     input:
-        scores=expand(
-            paths.rule_path("scores", ".csv", expand=("s",)),
-            s=SEEDS,
-        ),
-        score_meta=expand(
-            paths.rule_path("scores", ".meta.json", expand=("s",)),
-            s=SEEDS,
-        ),
+        scores=each("scores", ".csv", s=SEEDS),
+        score_meta=each("scores", ".meta.json", s=SEEDS),
         labels=paths.rule_path("labels"),
         meta="data/{dataset}/meta.json",
     output:
-        subsets=expand(
-            paths.rule_path(
-                "subset",
-                ".npy",
-                expand=(
-                    "ratio",
-                    "s",
-                ),
-            ),
-            s=SEEDS,
-            ratio=RATIOS,
-        ),
-        meta=expand(
-            paths.rule_path(
-                "subset",
-                ".meta.json",
-                expand=(
-                    "ratio",
-                    "s",
-                ),
-            ),
-            s=SEEDS,
-            ratio=RATIOS,
-        ),
+        subsets=each("subset", ".npy", s=SEEDS, ratio=RATIOS),
+        meta=each("subset", ".meta.json", s=SEEDS, ratio=RATIOS),
     log:
         "results/{exp}/logs/select/{dataset}/{noise}/{arch}/{scorer}/{strategy}.log",
     benchmark:
@@ -81,43 +53,12 @@ rule solve:
         labels=paths.rule_path("labels"),
         surrogates=surrogate_inputs,
     output:
-        scores=expand(
-            paths.rule_path("scores", ".csv", expand=("s",)),
-            s=SEEDS,
-        ),
-        meta=expand(
-            paths.rule_path("scores", ".meta.json", expand=("s",)),
-            s=SEEDS,
-        ),
-        timing=expand(
-            paths.rule_path("scores", ".timing.json", expand=("s",)),
-            s=SEEDS,
-        ),
-        subsets=expand(
-            paths.rule_path(
-                "subset",
-                ".npy",
-                expand=(
-                    "ratio",
-                    "s",
-                ),
-                strategy="solver",
-            ),
-            s=SEEDS,
-            ratio=RATIOS,
-        ),
-        subset_meta=expand(
-            paths.rule_path(
-                "subset",
-                ".meta.json",
-                expand=(
-                    "ratio",
-                    "s",
-                ),
-                strategy="solver",
-            ),
-            s=SEEDS,
-            ratio=RATIOS,
+        scores=each("scores", ".csv", s=SEEDS),
+        meta=each("scores", ".meta.json", s=SEEDS),
+        timing=each("scores", ".timing.json", s=SEEDS),
+        subsets=each("subset", ".npy", s=SEEDS, ratio=RATIOS, strategy="solver"),
+        subset_meta=each(
+            "subset", ".meta.json", s=SEEDS, ratio=RATIOS, strategy="solver"
         ),
     log:
         "results/{exp}/logs/scores/{dataset}/{noise}/{arch}/{scorer}.log",
