@@ -8,7 +8,7 @@
 #   4. MoSo's cost on the GPU (benchmarks/moso_cost.py --device cuda).
 # Usage, from the repository root in the project's environment:
 #   bash benchmarks/gpu_check.sh [OUTDIR] [CORES]
-# Writes OUTDIR/{gpu.txt,pytest.log,dag.log,dag_time.txt,scores_cmp.txt,moso_cost.log}.
+# Writes OUTDIR/{gpu.txt,pytest.log,dag.log,dag_time.txt,scores_rerun.log,scores_cmp.txt,moso_cost.log}.
 set -uo pipefail
 out=${1:-results/gpu_check}
 cores=${2:-$(nproc)}

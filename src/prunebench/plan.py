@@ -79,9 +79,9 @@ def merge_config(default: dict, given: dict) -> dict:
     return out
 
 
-def load_config(*files, overrides: dict | None = None, default=None) -> dict:
+def load_config(*files, default=None) -> dict:
     """The effective config of config files applied in order onto the default (``default``: a path, or
-    the repository's :data:`DEFAULT_CONFIG`), then ``overrides`` (top-level keys, as ``--config``)."""
+    the repository's :data:`DEFAULT_CONFIG`)."""
     from pathlib import Path
 
     import yaml
@@ -90,7 +90,7 @@ def load_config(*files, overrides: dict | None = None, default=None) -> dict:
     cfg = yaml.safe_load(Path(default or root / DEFAULT_CONFIG).read_text())
     for f in files:
         cfg = merge_config(cfg, yaml.safe_load(Path(f).read_text()) or {})
-    return merge_config(cfg, overrides or {})
+    return cfg
 
 
 #: the sweep key ``protocols``: the method's authors' protocol, and the uniform one (global top-k in the
