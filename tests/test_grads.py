@@ -100,7 +100,10 @@ def test_subsample_gbar_is_the_mean_over_a_seeded_subsample():
     gsub = Gs[idx].mean(0)
     assert np.allclose(G.flatten(st.gbar).double().numpy(), gsub.numpy(), atol=1e-12)
     assert np.allclose(st.dot, (Gs @ gsub).numpy(), rtol=1e-9, atol=1e-12)
-    assert np.allclose(st.sqnorm, (Gs**2).sum(1).numpy(), rtol=1e-9)
+    # ‖g_i‖² on the subsample only (the one backward pass is over the subsample)
+    assert np.array_equal(st.subsample, idx)
+    assert np.allclose(st.sqnorm[idx], (Gs[idx] ** 2).sum(1).numpy(), rtol=1e-9)
+    assert np.isnan(np.delete(st.sqnorm, idx)).all()
     with pytest.raises(ValueError):
         G.gradient_stats(m, x, y, gbar="subsample", gbar_fraction=0)
 

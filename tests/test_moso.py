@@ -51,6 +51,38 @@ def test_formula_equals_explicit_leave_one_out_gradients():
     assert np.allclose(M.moso_checkpoint_scores(dot, sq, n, 1.0, gbar @ gbar, formula="renormalised"), want)
 
 
+def test_subsample_estimate_is_the_other_rows_mean_and_unbiased():
+    """gbar=subsample: for every row, <g_i, mean of g_j over R∖{i}>; averaged over every subsample R of
+    size m it is exactly the leave-one-out term <g_i, ∇L_{S∖i}> (unbiased, no ‖g_i‖² outside R)."""
+    from itertools import combinations
+
+    rng = np.random.default_rng(3)
+    g = rng.normal(size=(8, 4)) + np.array([1.0, 0, 0, 0])
+    n, m = 8, 3
+    exact = M.moso_checkpoint_scores(g @ g.mean(0), (g * g).sum(1), n, 0.5)
+    acc = np.zeros(n)
+    subsets = list(combinations(range(n), m))
+    for R in subsets:
+        R = np.array(R)
+        gR = g[R].mean(0)
+        sq = np.full(n, np.nan)
+        sq[R] = (g[R] ** 2).sum(1)
+        est = M.moso_checkpoint_scores(g @ gR, sq, n, 0.5, subsample=R)
+        others = np.array([np.delete(R, np.where(R == i)[0]) for i in range(n)], dtype=object)
+        want = 0.5 * np.array([g[i] @ g[list(others[i])].mean(0) for i in range(n)])
+        assert np.allclose(est, want, rtol=1e-12)
+        acc += est
+    assert np.allclose(acc / len(subsets), exact, rtol=1e-12)
+    assert np.array_equal(M.moso_checkpoint_scores([1.0, 2.0], [np.nan] * 2, 4, 2.0, loo_correction=False,
+                                                   subsample=np.array([0, 1])), [2.0, 4.0])
+    with pytest.raises(ValueError, match="formula='paper' only"):
+        M.moso_checkpoint_scores([1.0] * 4, [1.0] * 4, 4, 1.0, 1.0, formula="release", subsample=np.array([0, 1]))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        M.moso_checkpoint_scores([1.0] * 4, [1.0] * 4, 4, 1.0, subsample=np.array([0]))
+    assert "supports formula = paper" in M.subsample_with_paper_formula({"gbar": "subsample", "formula": "release"},
+                                                                         {})
+
+
 def test_aggregate_and_partitions():
     a = np.array([[1.0, 2.0], [3.0, 6.0]])
     assert M.aggregate_checkpoints(a, "mean").tolist() == [2.0, 4.0]

@@ -528,6 +528,7 @@ class GradStats:
     dot: np.ndarray
     sqnorm: np.ndarray
     n: int
+    subsample: np.ndarray | None = None  # gbar="subsample": the rows ḡ was estimated from
 
 
 def gradient_stats(model: nn.Module, x, y, norm=None, chunk_size: int = 256, progress: bool = False,
@@ -538,9 +539,13 @@ def gradient_stats(model: nn.Module, x, y, norm=None, chunk_size: int = 256, pro
 
     ``gbar="exact"``: pass 1 = backward over all rows (Σ g_i and ‖g_i‖² by hooks),
     pass 2 = forward-mode jvp along ḡ (``dot_method="hooks"``: a second backward).
-    ``gbar="subsample"``: ḡ estimated from a seeded subsample of
-    ``ceil(gbar_fraction·n)`` rows (plain backward), then ONE backward pass over all
-    rows gives ‖g_i‖² and <g_i, ḡ_sub> together (≈ (1 + fraction) training epochs)."""
+    ``gbar="subsample"``: ḡ estimated from a seeded subsample ``R`` of
+    ``m = ceil(gbar_fraction·n)`` rows — one backward pass over ``R`` only (Σ g_i and
+    ‖g_i‖² of those rows by hooks) — then the jvp pass over all rows along ``ḡ_R``.
+    ``sqnorm`` is NaN outside ``R`` and ``subsample`` holds ``R``: the leave-one-out
+    gradient is then estimated by ``ḡ_R`` for a row outside ``R`` and by
+    ``(m·ḡ_R − g_i)/(m−1)`` for a row inside (:func:`prunebench.scorers.moso.moso_checkpoint_scores`), each an unbiased
+    estimate of ``∇L_{S∖i}`` that needs no ‖g_i‖² outside ``R`` (≈ fraction + ⅓ epoch)."""
     n = len(y)
     if gbar == "exact":
         p1 = _hook_pass(model, x, y, norm=norm, chunk_size=chunk_size, progress=progress, gram=gram,
@@ -557,10 +562,13 @@ def gradient_stats(model: nn.Module, x, y, norm=None, chunk_size: int = 256, pro
             raise ValueError(f"gbar_fraction must lie in (0, 1], got {gbar_fraction}")
         m = max(1, int(np.ceil(gbar_fraction * n)))
         idx = np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False))
-        gb = mean_gradient(model, x, y, norm, chunk_size, progress, indices=idx)
-        p2 = _hook_pass(model, x, y, v=gb, norm=norm, chunk_size=chunk_size, progress=progress,
-                        want_sum=False, gram=gram, desc="‖g_i‖² + <g_i, ḡ_sub>")
-        dot, sq = p2.dot, p2.sq
+        p1 = _hook_pass(model, x, y, norm=norm, chunk_size=chunk_size, progress=progress, gram=gram,
+                        desc="ḡ_sub + ‖g_i‖² (subsample)", indices=idx)
+        gb = {k: t / m for k, t in p1.gsum.items()}
+        dot = grad_dot(model, x, y, gb, norm, chunk_size, progress)
+        sq = np.full(n, np.nan)
+        sq[idx] = p1.sq
+        return GradStats(gb, dict_dot(gb, gb), dot, sq, n, idx)
     else:
         raise ValueError(f"gbar must be 'exact' or 'subsample', got {gbar!r}")
     gsq = dict_dot(gb, gb)

@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..train.surrogate import partition_indices  # noqa: F401  (the release's partitions; re-exported)
-from .base import Protocol, T_within_checkpoints, register_scorer
+from .base import Protocol, T_within_checkpoints, all_of, register_scorer
 
 PAPER = "Tan et al., NeurIPS 2023, arXiv 2310.14664"
 FORMULAS = ("paper", "release", "renormalised")
@@ -54,7 +54,8 @@ FORMULAS = ("paper", "release", "renormalised")
 # --- pure functions (shared by the scorer and the agreement study) ---------------
 
 def moso_checkpoint_scores(dot, sqnorm, n: int, lr: float, gbar_sqnorm: float | None = None,
-                           loo_correction: bool = True, formula: str = "paper") -> np.ndarray:
+                           loo_correction: bool = True, formula: str = "paper",
+                           subsample: np.ndarray | None = None) -> np.ndarray:
     """Per-sample MoSo term at one checkpoint (Tan et al. 2023, Eq. 4), float64 (n,).
 
     ``dot`` = <g_i, ḡ>, ``sqnorm`` = ‖g_i‖², ``n`` = |S| (of the partition),
@@ -65,11 +66,30 @@ def moso_checkpoint_scores(dot, sqnorm, n: int, lr: float, gbar_sqnorm: float | 
     paper): ``η_t(<g_i, G_i> − ‖G_i‖²)``, ``G_i = ∇L_{S∖i}``, the exact first-order
     effect of one full-batch GD step on the *mean* loss (dropping z_i also
     rescales the other samples' weights from 1/n to 1/(n−1)); it differs from
-    the paper's term by ``−η_t‖G_i‖²``, which is nearly constant across samples."""
+    the paper's term by ``−η_t‖G_i‖²``, which is nearly constant across samples.
+
+    ``subsample`` (``gbar="subsample"``: the rows ``R`` that ḡ was estimated from, ``m = |R|``;
+    ``sqnorm`` needed on ``R`` only): ``∇L_{S∖i}`` is estimated by ``ḡ_R`` for a row outside ``R``
+    and by ``(m·ḡ_R − g_i)/(m−1)`` for a row inside — for every row the mean gradient of a uniform
+    subsample of the *other* rows, hence unbiased. Paper formula only: the others need ‖g_i‖² of
+    every row, i.e. a backward pass over all of them (use ``gbar="exact"``)."""
     dot = np.asarray(dot, np.float64)
     sq = np.asarray(sqnorm, np.float64)
     if n < 2:
         raise ValueError(f"MoSo needs at least 2 samples, got n = {n}")
+    if subsample is not None:
+        if formula != "paper":
+            raise ValueError(f"gbar='subsample' supports formula='paper' only: formula={formula!r} needs ‖g_i‖² "
+                             "of every sample, a backward pass over all of them; use gbar='exact'")
+        idx, m = np.asarray(subsample), len(subsample)
+        if not loo_correction:
+            return float(lr) * dot
+        if m < 2:
+            raise ValueError(f"the leave-one-out estimate from a subsample needs at least 2 rows, got {m}: "
+                             "raise gbar_fraction")
+        s = dot.copy()
+        s[idx] = (m * dot[idx] - sq[idx]) / (m - 1)
+        return float(lr) * s
     if formula == "paper":
         s = (n * dot - sq) / (n - 1) if loo_correction else dot
     elif formula in ("release", "renormalised"):
@@ -142,15 +162,24 @@ def moso_run_scores(run, x, y, T: int = 10, aggregate: str = "mean", loo_correct
         else:
             sub_seed = int(np.random.default_rng([seed, 0x4D6F536F, t]).integers(2**31))
             st = G.gradient_stats(model, x, y, run.norm, chunk_size, progress, gbar, gbar_fraction, sub_seed, gram)
-        per.append(moso_checkpoint_scores(st.dot, st.sqnorm, n, ck["lr"], st.gbar_sqnorm, loo_correction, formula))
+        per.append(moso_checkpoint_scores(st.dot, st.sqnorm, n, ck["lr"], st.gbar_sqnorm, loo_correction, formula,
+                                          st.subsample))
         del model
     return aggregate_checkpoints(np.stack(per), aggregate)
+
+
+def subsample_with_paper_formula(params: dict, sur: dict) -> str | None:
+    """``gbar="subsample"`` goes with ``formula="paper"`` (see :func:`moso_checkpoint_scores`)."""
+    if params.get("gbar") == "subsample" and params.get("formula", "paper") != "paper":
+        return (f"gbar = subsample supports formula = paper only (formula = {params['formula']} needs ‖g_i‖² of "
+                "every sample); use gbar = exact")
+    return None
 
 
 @register_scorer("moso", keep="high", paper=PAPER, T=10, aggregate="mean", loo_correction=True, gbar="exact",
                  gbar_fraction=0.1, partitions=1, partition_mode="contiguous", partition_seed=0, reference=False,
                  chunk_size=None, formula="paper", gram="auto", studies=("figures/moso_agreement.pdf",),
-                 check=T_within_checkpoints,
+                 check=all_of(T_within_checkpoints, subsample_with_paper_formula),
                  protocol=Protocol("hrtan/MoSo retraining.py (nopt2), scoring.py", selection="classeq",
                                    view="eval mode, augmented training transform, batch size 1, checkpoints drawn among epoch ends",
                                    notes="the paper's formula by default; the release's whole pipeline (partition "
