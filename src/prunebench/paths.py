@@ -47,7 +47,33 @@ TEMPLATES = {
     "subset": "results/{exp}/{dataset}/{noise}/subsets/{arch}/{scorer}/{strategy}/r{ratio}/seed{s}",
     "retrain": "results/{exp}/{dataset}/{noise}/{dir}/{arch}/{scorer}/{strategy}/r{ratio}/{target}/seed{s}.json",
 }
+TEMPLATES["convergence"] = "results/{exp}/{dataset}/{noise}/convergence/{arch}/x2/seed{s}.json"  # 2x-epoch runs
 _DEFAULTS = {"retrain": {"dir": "retrain"}}
+
+#: each job's log ``results/{exp}/logs/{job}.log`` and benchmark ``results/{exp}/benchmarks/{job}.tsv``
+#: (``data/logs/…``, ``data/benchmarks/…`` for the data jobs, which serve every run). studies/cost.py
+#: parses the benchmark files with the same templates (:func:`parse_job`).
+JOBS = {
+    "fetch": "fetch_{dataset}",
+    "long_tail": "long_tail_{dataset}",
+    "noise": "noise/{dataset}/{noise}",
+    "surrogate": "surrogate/{dataset}/{noise}/{arch}/seed{s}",
+    "surrogate_variant": "surrogate/{dataset}/{noise}/{arch}/{variant}/seed{s}",
+    "scores": "scores/{dataset}/{noise}/{arch}/{scorer}",
+    "scores_seed": "scores/{dataset}/{noise}/{arch}/{scorer}/seed{s}",
+    "select": "select/{dataset}/{noise}/{arch}/{scorer}/{strategy}",
+    "select_full": "select/{dataset}/{noise}/{arch}/full/seed{s}",
+    "retrain": "retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}",
+    "retrain_budget": "retrain/{dataset}/{noise}/{arch}/budget/{group}/{target}",
+    "retrain_full": "retrain/{dataset}/{noise}/{arch}/full/all/{arch}",
+    "retrain_x2": "retrain/{dataset}/{noise}/{arch}/full/x2",
+    "study": "studies/{study}",
+    "step": "{step}",
+}
+_DATA_JOBS = ("fetch", "long_tail")
+#: the jobs whose benchmark files the cost table reads, by stage; the first template that matches wins
+COST_JOBS = {"surrogate": ("surrogate", "surrogate_variant"), "score": ("scores", "scores_seed"),
+             "select": ("select",), "retrain": ("retrain",)}
 _KEY = re.compile(r"\{(\w+)\}")
 
 
@@ -64,6 +90,58 @@ def rule_path(kind: str, suffix: str = "", expand: tuple[str, ...] = (), **fixed
         return f"{{{k}}}" if (k in expand or not expand) else f"{{{{{k}}}}}"
 
     return _KEY.sub(key, TEMPLATES[kind] + suffix)
+
+
+def _fill(template: str, fixed: dict) -> str:
+    return _KEY.sub(lambda m: str(fixed[m.group(1)]) if m.group(1) in fixed else m.group(0), template)
+
+
+def job_file(job: str, what: str, **fixed) -> str:
+    """The log (``what="log"``) or benchmark (``what="benchmark"``) file of ``job`` (:data:`JOBS`), the
+    keys in ``fixed`` filled in, the others left as Snakemake wildcards."""
+    if what not in ("log", "benchmark"):
+        raise ValueError(f"what must be 'log' or 'benchmark', got {what!r}")
+    folder, ext = ("logs", ".log") if what == "log" else ("benchmarks", ".tsv")
+    root = "data" if job in _DATA_JOBS else "results/{exp}"
+    return _fill(f"{root}/{folder}/{JOBS[job]}{ext}", fixed)
+
+
+def log_path(job: str, **fixed) -> str:
+    return job_file(job, "log", **fixed)
+
+
+def benchmark_path(job: str, **fixed) -> str:
+    return job_file(job, "benchmark", **fixed)
+
+
+def _job_regex(job: str) -> re.Pattern:
+    seen: set[str] = set()
+
+    def group(m: re.Match) -> str:
+        k = m.group(1)
+        if k in seen:
+            return f"(?P={k})"
+        seen.add(k)
+        return rf"(?P<{k}>\d+)" if k == "s" else f"(?P<{k}>[^/]+)"
+
+    parts = re.split(r"(\{\w+\})", JOBS[job])
+    body = "".join(_KEY.sub(group, x) if _KEY.fullmatch(x) else re.escape(x) for x in parts)
+    return re.compile(r"(?:.*/)?benchmarks/" + body + r"\.tsv$")
+
+
+def parse_job(path: str | Path) -> dict | None:
+    """``{"stage": …, keys…}`` of a benchmark file the cost table reads (:data:`COST_JOBS`; ``seed`` as
+    int), or None for any other file."""
+    p = str(path).replace("\\", "/")
+    for stage, jobs in COST_JOBS.items():
+        for job in jobs:
+            m = _job_regex(job).match(p)
+            if m:
+                d = m.groupdict()
+                if "s" in d:
+                    d["seed"] = int(d.pop("s"))
+                return {"stage": stage, **d}
+    return None
 
 
 def labels_path(exp: str, dataset: str, noise: str) -> str:

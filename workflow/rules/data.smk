@@ -4,9 +4,9 @@ rule fetch:
         test="data/{dataset}/test.npz",
         meta="data/{dataset}/meta.json",
     log:
-        "data/logs/fetch_{dataset}.log",
+        paths.log_path("fetch"),
     benchmark:
-        "data/benchmarks/fetch_{dataset}.tsv"
+        paths.benchmark_path("fetch")
     wildcard_constraints:
         dataset=re.escape(DATASET),
     conda:
@@ -34,9 +34,9 @@ rule long_tail:
         test="data/{dataset}/test.npz",
         meta="data/{dataset}/meta.json",
     log:
-        "data/logs/long_tail_{dataset}.log",
+        paths.log_path("long_tail"),
     benchmark:
-        "data/benchmarks/long_tail_{dataset}.tsv"
+        paths.benchmark_path("long_tail")
     wildcard_constraints:
         dataset=plan.alternation(plan.long_tail_datasets(config)),
     conda:
@@ -56,9 +56,9 @@ rule noise:
     output:
         paths.rule_path("labels"),
     log:
-        "results/{exp}/logs/noise/{dataset}/{noise}.log",
+        paths.log_path("noise"),
     benchmark:
-        "results/{exp}/benchmarks/noise/{dataset}/{noise}.tsv"
+        paths.benchmark_path("noise")
     conda:
         "../envs/data.yaml"
     params:

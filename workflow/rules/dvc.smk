@@ -13,9 +13,9 @@ PYTHON = shlex.quote(sys.executable)
 rule snapshot:
     """Track the finished outputs of this experiment with DVC (prunebench.snapshot)."""
     input:
-        get_final_output(),
+        FILES.final_outputs(),
     log:
-        f"results/{EXP}/logs/snapshot.log",
+        paths.log_path("step", exp=EXP, step="snapshot"),
     localrule: True
     params:
         push="",
@@ -25,6 +25,6 @@ rule snapshot:
 
 use rule snapshot as snapshot_push with:
     log:
-        f"results/{EXP}/logs/snapshot_push.log",
+        paths.log_path("step", exp=EXP, step="snapshot_push"),
     params:
         push="--push",

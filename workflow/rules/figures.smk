@@ -1,12 +1,12 @@
 rule convergence:
     """Full-data references vs the same runs at 2x the epochs: the regime label of every setting."""
     input:
-        short=retrain_files(FULL_REFS),
-        long=convergence_files(),
+        short=FILES.retrain_files(FILES.full_refs),
+        long=FILES.convergence_files(),
     output:
         table="results/{exp}/tables/convergence.csv",
     log:
-        "results/{exp}/logs/convergence.log",
+        paths.log_path("step", step="convergence"),
     conda:
         "../envs/plots.yaml"
     params:
@@ -18,13 +18,13 @@ rule convergence:
 
 rule aggregate:
     input:
-        results=retrain_files(RETRAIN),
-        convergence=convergence_table(),
+        results=FILES.retrain_files(FILES.retrain),
+        convergence=FILES.convergence_table(),
     output:
         long="results/{exp}/tables/retrain.csv",
         summary="results/{exp}/tables/accuracy.csv",
     log:
-        "results/{exp}/logs/aggregate.log",
+        paths.log_path("step", step="aggregate"),
     conda:
         "../envs/plots.yaml"
     params:
@@ -47,7 +47,7 @@ rule plot_accuracy:
         ),
         png="results/{exp}/figures/accuracy_vs_ratio.png",
     log:
-        "results/{exp}/logs/plot_accuracy.log",
+        paths.log_path("step", step="plot_accuracy"),
     conda:
         "../envs/plots.yaml"
     shell:
@@ -64,7 +64,7 @@ rule significance:
             category="Statistics",
         ),
     log:
-        "results/{exp}/logs/significance.log",
+        paths.log_path("step", step="significance"),
     conda:
         "../envs/plots.yaml"
     params:
@@ -88,7 +88,7 @@ rule ranks:
         ),
         png="results/{exp}/figures/cd_diagram.png",
     log:
-        "results/{exp}/logs/ranks.log",
+        paths.log_path("step", step="ranks"),
     conda:
         "../envs/plots.yaml"
     shell:
@@ -99,7 +99,7 @@ rule ranks:
 rule cost:
     input:
         "results/{exp}/tables/retrain.csv",
-        cost_inputs(),
+        FILES.cost_inputs(),
     output:
         raw="results/{exp}/tables/cost_raw.csv",
         table="results/{exp}/tables/cost.csv",
@@ -116,14 +116,14 @@ rule cost:
         ),
         pareto_png="results/{exp}/figures/cost_vs_accuracy.png",
     log:
-        "results/{exp}/logs/cost.log",
+        paths.log_path("step", step="cost"),
     conda:
         "../envs/plots.yaml"
     params:
         options=jarg(
             {
                 "n_seeds": len(SEEDS),
-                "retrain_ratios": retrain_job_ratios(),
+                "retrain_ratios": FILES.retrain_job_ratios(),
                 "ratios": [float(r) for r in RATIOS],
                 "variant_users": plan.variant_users(SPECS),
             }
@@ -136,7 +136,7 @@ rule cost:
 
 rule correlation:
     input:
-        score_files_main(),
+        FILES.score_files_main(),
     output:
         table="results/{exp}/tables/score_correlation.csv",
         pdf=report(
@@ -146,7 +146,7 @@ rule correlation:
         ),
         png="results/{exp}/figures/score_correlation.png",
     log:
-        "results/{exp}/logs/correlation.log",
+        paths.log_path("step", step="correlation"),
     conda:
         "../envs/plots.yaml"
     shell:

@@ -1,7 +1,7 @@
 # One retrain rule per sweep (see prunebench.plan.retrain_groups): a job trains every
 # (ratio, seed) of one (noise, arch, scorer, strategy, target) and writes one result per run.
 # A sweep with `budgets` has one more rule per other budget (below).
-for grp in RETRAIN_GROUPS:
+for grp in FILES.groups:
     if grp["budget"] is not None:
         continue
 
@@ -15,9 +15,9 @@ for grp in RETRAIN_GROUPS:
         output:
             each("retrain", ratio=grp["ratios"], s=SEEDS),
         log:
-            "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}.log",
+            paths.log_path("retrain"),
         benchmark:
-            "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/{scorer}/{strategy}/{target}.tsv"
+            paths.benchmark_path("retrain")
         wildcard_constraints:
             dataset=plan.alternation(grp["dataset"]),
             noise=plan.alternation(grp["noise"]),
@@ -49,7 +49,7 @@ for grp in RETRAIN_GROUPS:
 
 # The budget study: one job per (sweep, other budget, dataset, noise, arch, target) trains every
 # (scorer, strategy, ratio, seed) of the sweep under that budget, writing under budget/{budget}/.
-for grp in RETRAIN_GROUPS:
+for grp in FILES.groups:
     if grp["budget"] is None:
         continue
 
@@ -59,13 +59,13 @@ for grp in RETRAIN_GROUPS:
         input:
             train="data/{dataset}/train.npz",
             labels=paths.rule_path("labels"),
-            subsets=budget_job_paths(grp, "subsets"),
+            subsets=FILES.budget_job_paths(grp, "subsets"),
         output:
-            budget_job_paths(grp, "budget"),
+            FILES.budget_job_paths(grp, "budget"),
         log:
-            f"results/{{exp}}/logs/retrain/{{dataset}}/{{noise}}/{{arch}}/budget/{grp['name']}/{{target}}.log",
+            paths.log_path("retrain_budget", group=grp["name"]),
         benchmark:
-            f"results/{{exp}}/benchmarks/retrain/{{dataset}}/{{noise}}/{{arch}}/budget/{grp['name']}/{{target}}.tsv"
+            paths.benchmark_path("retrain_budget", group=grp["name"])
         wildcard_constraints:
             dataset=plan.alternation(grp["dataset"]),
             noise=plan.alternation(grp["noise"]),
@@ -77,8 +77,8 @@ for grp in RETRAIN_GROUPS:
         resources:
             gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
         params:
-            runs=budget_job_args(grp),
-            run_keys=lambda w, grp=grp: budget_job_keys(w, grp),
+            runs=FILES.budget_job_args(grp),
+            run_keys=lambda w, grp=grp: jarg(FILES.budget_job_keys(w, grp)),
             recipe=jarg(retrain_recipe()),
             model_kw=lambda w: jarg(model_kw(w.target)),
             budget=grp["budget"],
@@ -92,7 +92,7 @@ for grp in RETRAIN_GROUPS:
             "--threads {params.threads} --no-progress > {log} 2>&1"
 
 
-workflow.ruleorder(*plan.retrain_rule_order(RETRAIN_GROUPS))
+workflow.ruleorder(*plan.retrain_rule_order(FILES.groups))
 
 
 rule retrain_full:
@@ -113,9 +113,9 @@ rule retrain_full:
             target="{{arch}}",
         ),
     log:
-        "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/full/all/{arch}.log",
+        paths.log_path("retrain_full"),
     benchmark:
-        "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/full/all/{arch}.tsv"
+        paths.benchmark_path("retrain_full")
     conda:
         "../envs/torch.yaml"
     threads: config.get("threads", 1)
@@ -159,14 +159,11 @@ rule retrain_full_long:
             "subset", ".npy", s=SEEDS, scorer="full", strategy="all", ratio="0.00"
         ),
     output:
-        expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/convergence/{{arch}}/x2/seed{s}.json",
-            s=SEEDS,
-        ),
+        each("convergence", s=SEEDS),
     log:
-        "results/{exp}/logs/retrain/{dataset}/{noise}/{arch}/full/x2.log",
+        paths.log_path("retrain_x2"),
     benchmark:
-        "results/{exp}/benchmarks/retrain/{dataset}/{noise}/{arch}/full/x2.tsv"
+        paths.benchmark_path("retrain_x2")
     conda:
         "../envs/torch.yaml"
     threads: config.get("threads", 1)

@@ -3,15 +3,15 @@ rule score:
     input:
         train="data/{dataset}/train.npz",
         labels=paths.rule_path("labels"),
-        surrogates=surrogate_inputs,
+        surrogates=FILES.surrogate_inputs,
     output:
         scores=each("scores", ".csv", s=SEEDS),
         meta=each("scores", ".meta.json", s=SEEDS),
         timing=each("scores", ".timing.json", s=SEEDS),
     log:
-        "results/{exp}/logs/scores/{dataset}/{noise}/{arch}/{scorer}.log",
+        paths.log_path("scores"),
     benchmark:
-        "results/{exp}/benchmarks/scores/{dataset}/{noise}/{arch}/{scorer}.tsv"
+        paths.benchmark_path("scores")
     wildcard_constraints:
         scorer=plan.alternation(PY_SCORERS),
     conda:
@@ -22,8 +22,8 @@ rule score:
     params:
         method=lambda w: SPECS[w.scorer].method,
         params=lambda w: jarg(SPECS[w.scorer].params),
-        surrogates=lambda w: " ".join(surrogate_dirs_all_seeds(w)),
-        per_seed=lambda w: max(1, len(surrogate_dirs(w, SEEDS[0]))),
+        surrogates=lambda w: " ".join(FILES.surrogate_dirs_all_seeds(w)),
+        per_seed=lambda w: max(1, len(FILES.surrogate_dirs(w, SEEDS[0]))),
         seeds=" ".join(map(str, SEEDS)),
         device=config.get("device", "cpu"),
         threads=config.get("threads", 1),
@@ -43,14 +43,14 @@ rule external_score:
         test="data/{dataset}/test.npz",
         meta="data/{dataset}/meta.json",
         labels=paths.rule_path("labels"),
-        surrogates=surrogate_inputs,
+        surrogates=FILES.surrogate_inputs,
     output:
         scores=paths.rule_path("scores", ".csv"),
         meta=paths.rule_path("scores", ".meta.json"),
     log:
-        "results/{exp}/logs/scores/{dataset}/{noise}/{arch}/{scorer}/seed{s}.log",
+        paths.log_path("scores_seed"),
     benchmark:
-        "results/{exp}/benchmarks/scores/{dataset}/{noise}/{arch}/{scorer}/seed{s}.tsv"
+        paths.benchmark_path("scores_seed")
     wildcard_constraints:
         scorer=plan.alternation(EXT_SCORERS),
     conda:

@@ -9,9 +9,9 @@ rule select:
         subsets=each("subset", ".npy", s=SEEDS, ratio=RATIOS),
         meta=each("subset", ".meta.json", s=SEEDS, ratio=RATIOS),
     log:
-        "results/{exp}/logs/select/{dataset}/{noise}/{arch}/{scorer}/{strategy}.log",
+        paths.log_path("select"),
     benchmark:
-        "results/{exp}/benchmarks/select/{dataset}/{noise}/{arch}/{scorer}/{strategy}.tsv"
+        paths.benchmark_path("select")
     wildcard_constraints:
         scorer=plan.alternation(PY_SCORERS + EXT_SCORERS),
         strategy="(?!(?:solver|all)/)[A-Za-z0-9_]+",
@@ -37,7 +37,7 @@ rule select_full:
     output:
         paths.rule_path("subset", ".npy", scorer="full", strategy="all", ratio="0.00"),
     log:
-        "results/{exp}/logs/select/{dataset}/{noise}/{arch}/full/seed{s}.log",
+        paths.log_path("select_full"),
     conda:
         "../envs/data.yaml"
     shell:
@@ -51,7 +51,7 @@ rule solve:
     input:
         train="data/{dataset}/train.npz",
         labels=paths.rule_path("labels"),
-        surrogates=surrogate_inputs,
+        surrogates=FILES.surrogate_inputs,
     output:
         scores=each("scores", ".csv", s=SEEDS),
         meta=each("scores", ".meta.json", s=SEEDS),
@@ -61,9 +61,9 @@ rule solve:
             "subset", ".meta.json", s=SEEDS, ratio=RATIOS, strategy="solver"
         ),
     log:
-        "results/{exp}/logs/scores/{dataset}/{noise}/{arch}/{scorer}.log",
+        paths.log_path("scores"),
     benchmark:
-        "results/{exp}/benchmarks/scores/{dataset}/{noise}/{arch}/{scorer}.tsv"
+        paths.benchmark_path("scores")
     wildcard_constraints:
         scorer=plan.alternation(SOLVER_SCORERS),
     conda:
@@ -74,8 +74,8 @@ rule solve:
     params:
         method=lambda w: SPECS[w.scorer].method,
         params=lambda w: jarg(SPECS[w.scorer].params),
-        surrogates=lambda w: " ".join(surrogate_dirs_all_seeds(w)),
-        per_seed=lambda w: max(1, len(surrogate_dirs(w, SEEDS[0]))),
+        surrogates=lambda w: " ".join(FILES.surrogate_dirs_all_seeds(w)),
+        per_seed=lambda w: max(1, len(FILES.surrogate_dirs(w, SEEDS[0]))),
         seeds=" ".join(map(str, SEEDS)),
         ratios=" ".join(RATIOS),
         device=config.get("device", "cpu"),

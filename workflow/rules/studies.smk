@@ -13,7 +13,7 @@ rule noise_grid:
         ),
         png="results/{exp}/figures/noise_grid.png",
     log:
-        "results/{exp}/logs/studies/noise_grid.log",
+        paths.log_path("study", study="noise_grid"),
     conda:
         "../envs/plots.yaml"
     shell:
@@ -22,7 +22,7 @@ rule noise_grid:
 
 rule noisy_removed:
     input:
-        noisy_inputs(),
+        FILES.noisy_inputs(),
     output:
         table="results/{exp}/tables/noisy_removed.csv",
         pdf=report(
@@ -32,7 +32,7 @@ rule noisy_removed:
         ),
         png="results/{exp}/figures/noisy_removed.png",
     log:
-        "results/{exp}/logs/studies/noisy_removed.log",
+        paths.log_path("study", study="noisy_removed"),
     conda:
         "../envs/plots.yaml"
     shell:
@@ -52,7 +52,7 @@ rule crossarch:
         ),
         png="results/{exp}/figures/crossarch_gain.png",
     log:
-        "results/{exp}/logs/studies/crossarch.log",
+        paths.log_path("study", study="crossarch"),
     conda:
         "../envs/plots.yaml"
     shell:
@@ -63,7 +63,7 @@ rule crossarch:
 rule ablation:
     input:
         "results/{exp}/tables/retrain.csv",
-        ablation_inputs(),
+        FILES.ablation_inputs(),
     output:
         table="results/{exp}/tables/ablation.csv",
         pdf=report(
@@ -73,7 +73,7 @@ rule ablation:
         ),
         png="results/{exp}/figures/ablation.png",
     log:
-        "results/{exp}/logs/studies/ablation.log",
+        paths.log_path("study", study="ablation"),
     conda:
         "../envs/plots.yaml"
     params:
@@ -92,7 +92,7 @@ rule ablation:
 rule imbalance:
     """Class imbalance: pruning a long-tailed training set (sweep key imbalance)."""
     input:
-        imbalance_inputs(),
+        FILES.imbalance_inputs(),
     output:
         table="results/{exp}/tables/imbalance.csv",
         pdf=report(
@@ -102,7 +102,7 @@ rule imbalance:
         ),
         png="results/{exp}/figures/imbalance.png",
     log:
-        "results/{exp}/logs/studies/imbalance.log",
+        paths.log_path("study", study="imbalance"),
     conda:
         "../envs/plots.yaml"
     shell:
@@ -112,7 +112,7 @@ rule imbalance:
 
 rule stability:
     input:
-        main_inputs(SEEDS)[0],
+        FILES.main_inputs(SEEDS)[0],
     output:
         table="results/{exp}/tables/score_stability.csv",
         pdf=report(
@@ -122,7 +122,7 @@ rule stability:
         ),
         png="results/{exp}/figures/score_stability.png",
     log:
-        "results/{exp}/logs/studies/stability.log",
+        paths.log_path("study", study="stability"),
     conda:
         "../envs/plots.yaml"
     shell:
@@ -143,11 +143,11 @@ rule protocol:
         ),
         png="results/{exp}/figures/protocol.png",
     log:
-        "results/{exp}/logs/studies/protocol.log",
+        paths.log_path("study", study="protocol"),
     conda:
         "../envs/plots.yaml"
     params:
-        options=lambda w: jarg({"pairs": protocol_pairs_all()}),
+        options=lambda w: jarg({"pairs": FILES.protocol_pairs_all()}),
     shell:
         "prunebench analyze protocol --in {input} --options {params.options} --out table={output.table} "
         "pdf={output.pdf} png={output.png} > {log} 2>&1"
@@ -156,7 +156,7 @@ rule protocol:
 rule budget:
     """The budget study: the same subsets retrained under each budget of a sweep's `budgets`."""
     input:
-        budget_files(),
+        FILES.budget_files(),
     output:
         table="results/{exp}/tables/budget.csv",
         rank="results/{exp}/tables/budget_rank.csv",
@@ -167,7 +167,7 @@ rule budget:
         ),
         png="results/{exp}/figures/budget.png",
     log:
-        "results/{exp}/logs/studies/budget.log",
+        paths.log_path("study", study="budget"),
     conda:
         "../envs/plots.yaml"
     params:
@@ -189,7 +189,7 @@ rule lossless:
         ),
         png="results/{exp}/figures/lossless_ratio.png",
     log:
-        "results/{exp}/logs/studies/lossless.log",
+        paths.log_path("study", study="lossless"),
     conda:
         "../envs/plots.yaml"
     shell:
@@ -199,9 +199,9 @@ rule lossless:
 
 rule composition:
     input:
-        main_inputs([0])[0],
-        main_inputs([0])[1],
-        main_inputs([0])[2],
+        FILES.main_inputs([0])[0],
+        FILES.main_inputs([0])[1],
+        FILES.main_inputs([0])[2],
         train=f"data/{DATASET}/train.npz",
     output:
         table="results/{exp}/tables/class_composition.csv",
@@ -218,7 +218,7 @@ rule composition:
         ),
         grid_png="results/{exp}/figures/sample_grid.png",
     log:
-        "results/{exp}/logs/studies/composition.log",
+        paths.log_path("study", study="composition"),
     conda:
         "../envs/plots.yaml"
     shell:
@@ -245,9 +245,9 @@ rule epsilon_study:
         ),
         png="results/{exp}/figures/epsilon_{dataset}_{noise}_{arch}_{scorer}.png",
     log:
-        "results/{exp}/logs/studies/epsilon_{dataset}_{noise}_{arch}_{scorer}.log",
+        paths.log_path("study", study="epsilon_{dataset}_{noise}_{arch}_{scorer}"),
     benchmark:
-        "results/{exp}/benchmarks/studies/epsilon_{dataset}_{noise}_{arch}_{scorer}.tsv"
+        paths.benchmark_path("study", study="epsilon_{dataset}_{noise}_{arch}_{scorer}")
     conda:
         "../envs/torch.yaml"
     params:
@@ -286,9 +286,9 @@ rule optprune_check:
         ),
         png="results/{exp}/figures/optprune_check.png",
     log:
-        "results/{exp}/logs/studies/optprune_check.log",
+        paths.log_path("study", study="optprune_check"),
     benchmark:
-        "results/{exp}/benchmarks/studies/optprune_check.tsv"
+        paths.benchmark_path("study", study="optprune_check")
     conda:
         "../envs/torch.yaml"
     params:
@@ -315,9 +315,9 @@ rule agreement:
         ),
         png="results/{exp}/figures/moso_agreement.png",
     log:
-        "results/{exp}/logs/studies/agreement.log",
+        paths.log_path("study", study="agreement"),
     benchmark:
-        "results/{exp}/benchmarks/studies/agreement.tsv"
+        paths.benchmark_path("study", study="agreement")
     conda:
         "../envs/torch.yaml"
     params:

@@ -9,9 +9,9 @@ rule train_surrogate:
         log_csv="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/train_log.csv",
         timing="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/surrogate.timing.json",
     log:
-        "results/{exp}/logs/surrogate/{dataset}/{noise}/{arch}/seed{s}.log",
+        paths.log_path("surrogate"),
     benchmark:
-        "results/{exp}/benchmarks/surrogate/{dataset}/{noise}/{arch}/seed{s}.tsv"
+        paths.benchmark_path("surrogate")
     conda:
         "../envs/torch.yaml"
     threads: config.get("threads", 1)
@@ -44,9 +44,9 @@ rule train_surrogate_variant:
             "results/{exp}/{dataset}/{noise}/surrogate/{arch}/{variant}/seed{s}"
         ),
     log:
-        "results/{exp}/logs/surrogate/{dataset}/{noise}/{arch}/{variant}/seed{s}.log",
+        paths.log_path("surrogate_variant"),
     benchmark:
-        "results/{exp}/benchmarks/surrogate/{dataset}/{noise}/{arch}/{variant}/seed{s}.tsv"
+        paths.benchmark_path("surrogate_variant")
     wildcard_constraints:
         variant=plan.alternation(config.get("surrogate_variants") or {}),
     conda:

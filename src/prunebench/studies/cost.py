@@ -1,6 +1,6 @@
 """Cost table from Snakemake ``benchmark:`` files and the ``*.timing.json`` sidecars.
 
-Benchmark paths encode their keys (see workflow/rules):
+Benchmark paths encode their keys (``prunebench.paths.JOBS``, the templates the rules use):
 ``results/{exp}/benchmarks/{stage}/{dataset}/{noise}/{arch}/...``. ``seconds`` is
 the job's wall time from the benchmark file (start-up included);
 ``compute_seconds`` is the stage's own compute time from its sidecar, where
@@ -18,35 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import io
+from .. import io, paths
 from ..stats import NO_SURROGATE, add_method_column, method_key, present_keys
-
-_LAYOUT = {  # jobs that run every seed have no seed level (their time is split evenly over the seeds)
-    "surrogate": [["dataset", "noise", "arch", "seed"], ["dataset", "noise", "arch", "variant", "seed"]],
-    "scores": [["dataset", "noise", "arch", "scorer"], ["dataset", "noise", "arch", "scorer", "seed"]],
-    "select": [["dataset", "noise", "arch", "scorer", "strategy"]],
-    "retrain": [["dataset", "noise", "arch", "scorer", "strategy", "target"],
-                ["dataset", "noise", "arch", "scorer", "strategy", "full", "target"]],
-}
-STAGE = {"surrogate": "surrogate", "scores": "score", "select": "select", "retrain": "retrain"}
 
 
 def parse_benchmark_path(path: str | Path) -> dict | None:
-    parts = Path(path).with_suffix("").parts
-    if "benchmarks" not in parts:
-        return None
-    i = parts.index("benchmarks")
-    stage, keys = parts[i + 1], parts[i + 2 :]
-    layouts = [lay for lay in _LAYOUT.get(stage, []) if len(lay) == len(keys)]
-    if not layouts:
-        return None
-    d = dict(zip(layouts[0], keys))
-    d.pop("full", None)
-    if "seed" in d:
-        d["seed"] = int(d["seed"].removeprefix("seed"))
-    if "ratio" in d:
-        d["ratio"] = float(d["ratio"].removeprefix("r"))
-    return {"stage": STAGE[stage], **d}
+    """Stage and keys of a job's benchmark file (:func:`prunebench.paths.parse_job`: the templates the
+    rules write them with), or None for a file the cost table does not read."""
+    return paths.parse_job(path)
 
 
 def build_cost_table(benchmark_files, timing_files=(), n_seeds: int = 1, retrain_ratios: dict | None = None,
