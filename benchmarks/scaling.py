@@ -12,6 +12,10 @@ O(n·k) per class likewise. The exponent log2(ratio) is printed beside each rati
     python benchmarks/scaling.py                 # n = 5000 and 10000
     python benchmarks/scaling.py --n 10000       # 10000 and 20000
 
+Each (scorer, size) runs ``--repeat`` times (default 3), the sizes interleaved (n, 2n, n, 2n, …), and the
+minimum is kept: on a shared machine the time of one forward batch swings by ±25 % from one second to the
+next, which a single pair of runs turns into a ratio anywhere from 1.5 to 2.3.
+
 ``moso_exact`` (one retraining per sample, n <= 64) is left out. ``optprune``'s score file (influence
 norms) is timed here; its subset program (``prunebench solve``) is benchmarked in
 ``benchmarks/optprune_cost.py``.
@@ -73,6 +77,8 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=5000, help="the smaller training-set size (the other is 2n)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", nargs="*", help="time only these scorers")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per (scorer, size), sizes interleaved; the minimum "
+                                                          "is kept (default 3)")
     args = ap.parse_args(argv)
 
     from prunebench.scorers import list_scorers
@@ -86,7 +92,11 @@ def main(argv=None) -> None:
         print(f"Fashion-MNIST, n = {sizes[0]} and {sizes[1]}; cnn_small width 8 surrogate, {RECIPE['epochs']} "
               f"epochs; torch threads {args.threads}; each scorer in its own process")
         for name in names:
-            cost = {n: score(name, *prepared[n], root / f"{name}{n}" / "seed0.csv", args.threads) for n in sizes}
+            runs = {n: [] for n in sizes}
+            for _ in range(max(1, args.repeat)):
+                for n in sizes:
+                    runs[n].append(score(name, *prepared[n], root / f"{name}{n}" / "seed0.csv", args.threads))
+            cost = {n: (min(c for c, _ in runs[n]), min(p for _, p in runs[n])) for n in sizes}
             rows.append((name, cost[sizes[0]], cost[sizes[1]]))
             a, b = cost[sizes[0]][0], cost[sizes[1]][0]
             print(f"  {name}: {a:.2f} s → {b:.2f} s", flush=True)
@@ -96,9 +106,9 @@ def main(argv=None) -> None:
         r, rp = cb / ca if ca > 0 else math.nan, pb / pa if pa > 0 else math.nan
         print(f"{name:18s} {ca:10.2f} {cb:11.2f} {r:6.2f} {math.log2(r) if r > 0 else math.nan:9.2f} "
               f"{pa:10.2f} {pb:11.2f} {rp:6.2f}")
-    print("\ncompute = seconds inside the scorer (its timing sidecar; one torch thread); process = the child's CPU "
-          "seconds, "
-          "start-up (import torch, data loading) included. Linear: ratio 2.0 ± 0.3 (exponent ≈ 1).")
+    print(f"\ncompute = seconds inside the scorer (its timing sidecar; one torch thread); process = the child's CPU "
+          f"seconds, start-up (import torch, data loading) included; each the minimum over {max(1, args.repeat)} "
+          "runs. Linear: ratio 2.0 ± 0.3 (exponent ≈ 1).")
     print("Left out: " + "; ".join(f"{k} ({v})" for k, v in LEFT_OUT.items()))
 
 

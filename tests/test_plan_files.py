@@ -150,11 +150,14 @@ def test_retrain_job_ratios_list_each_jobs_ratios_once():
 
 
 def test_every_rule_writes_its_logs_and_benchmarks_through_paths():
-    """Logs and benchmark files are spelled in paths.JOBS only, and each job template the cost table reads
-    round-trips through paths.parse_job."""
-    for f in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+    """The rules spell no path: contract files, tables, figures, logs and benchmark files come from
+    paths.TEMPLATES / paths.JOBS, and each job template the cost table reads round-trips through
+    paths.parse_job."""
+    for f in [*sorted((ROOT / "workflow" / "rules").glob("*.smk")), ROOT / "workflow" / "Snakefile"]:
         text = f.read_text()
         assert "logs/" not in text and "benchmarks/" not in text, f.name
+        for literal in ('"results/', '"data/{', "/tables/", "/figures/", "/surrogate/"):
+            assert literal not in text, f"{f.name} spells {literal}"
     keys = dict(exp="e", dataset="digits", noise="sym20", arch="cnn_small", scorer="el2n", strategy="keep",
                 target="mlp", variant="adam", s=3)
     for stage, jobs in paths.COST_JOBS.items():

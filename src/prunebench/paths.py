@@ -1,4 +1,7 @@
-"""The path contract as code: build and parse contract paths.
+"""Every path of a run as code: the workflow's rules and :class:`prunebench.plan.Files` build their
+paths here (:data:`TEMPLATES`: contract files, tables, figures; :data:`JOBS`: each job's log and
+benchmark file), and readers parse them back with the same templates (:func:`parse`, :func:`parse_job`).
+The contract paths:
 
     results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}.csv
     results/{exp}/{dataset}/{noise}/subsets/{arch}/{scorer}/{strategy}/r{ratio}/seed{s}.npy
@@ -47,7 +50,15 @@ TEMPLATES = {
     "subset": "results/{exp}/{dataset}/{noise}/subsets/{arch}/{scorer}/{strategy}/r{ratio}/seed{s}",
     "retrain": "results/{exp}/{dataset}/{noise}/{dir}/{arch}/{scorer}/{strategy}/r{ratio}/{target}/seed{s}.json",
 }
-TEMPLATES["convergence"] = "results/{exp}/{dataset}/{noise}/convergence/{arch}/x2/seed{s}.json"  # 2x-epoch runs
+TEMPLATES.update({
+    "convergence": "results/{exp}/{dataset}/{noise}/convergence/{arch}/x2/seed{s}.json",  # the 2x-epoch runs
+    "data": "data/{dataset}",  # + /train.npz, /test.npz, /meta.json
+    "surrogate": "results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}",  # + /surrogate.json, /model.pt, …
+    "surrogate_variant": "results/{exp}/{dataset}/{noise}/surrogate/{arch}/{variant}/seed{s}",
+    "epsilon": "results/{exp}/{dataset}/{noise}/epsilon/{arch}/{scorer}",
+    "table": "results/{exp}/tables/{name}",
+    "figure": "results/{exp}/figures/{name}",
+})
 _DEFAULTS = {"retrain": {"dir": "retrain"}}
 
 #: each job's log ``results/{exp}/logs/{job}.log`` and benchmark ``results/{exp}/benchmarks/{job}.tsv``

@@ -603,6 +603,12 @@ class Files:
         self.full_refs = [st for st in self.retrain if st["scorer"] == "full"]
         self.convergence_check = bool((cfg.get("retrain") or {}).get("convergence_check", True))
 
+    def table(self, name: str) -> str:
+        return self.paths.rule_path("table", exp=self.exp, name=name)
+
+    def figure(self, name: str) -> str:
+        return self.paths.rule_path("figure", exp=self.exp, name=name)
+
     # surrogates
     def surrogate_dirs(self, w, seed: int) -> list[str]:
         """The surrogate runs one seed of scorer ``w["scorer"]`` reads (none for random)."""
@@ -683,7 +689,7 @@ class Files:
                                            arch=st["target"], s=s) for st in self.full_refs for s in self.seeds)
 
     def convergence_table(self) -> list[str]:
-        return [f"results/{self.exp}/tables/convergence.csv"] if self.convergence_check else []
+        return [self.table("convergence.csv")] if self.convergence_check else []
 
     def retrain_job_ratios(self) -> list[list]:
         """For the cost table: the ratios each retrain job trains (its group's), first group wins."""
@@ -808,18 +814,18 @@ class Files:
         (variants), and the figures each scorer's own studies add (``register_scorer(studies=…)``)."""
         from .scorers import get_scorer
 
-        base = f"results/{self.exp}/figures"
+        fig = self.figure
         out = []
         if self.budget:
-            out += [f"{base}/budget.pdf", f"{base}/budget.png"]
+            out += [fig("budget.pdf"), fig("budget.png")]
         if self.protocol_pairs_all():
-            out += [f"{base}/protocol.pdf", f"{base}/protocol.png"]
+            out += [fig("protocol.pdf"), fig("protocol.png")]
         if long_tail_datasets(self.cfg):
-            out.append(f"{base}/imbalance.pdf")
+            out.append(fig("imbalance.pdf"))
         if any(st["noise"] != "clean" for st in self.retrain):
-            out.append(f"{base}/noisy_removed.pdf")
+            out.append(fig("noisy_removed.pdf"))
         if any(s.ablation for s in self.specs.values()):
-            out.append(f"{base}/ablation.pdf")
+            out.append(fig("ablation.pdf"))
         noise, arch = self.main_setting()
         for name, spec in self.specs.items():
             if spec.kind == "external" or spec.ablation or spec.uniform_of:
@@ -838,7 +844,7 @@ class Files:
         for st in self.retrain:
             ds, nz, arch, sc = (st[k] for k in ("dataset", "noise", "arch", "scorer"))
             here = dict(exp=exp, dataset=ds, noise=nz, arch=arch)
-            out.update(f"data/{ds}/{f}" for f in ("train.npz", "test.npz", "meta.json"))
+            out.update(P.rule_path("data", f"/{f}", dataset=ds) for f in ("train.npz", "test.npz", "meta.json"))
             out.add(P.labels_path(exp, ds, nz))
             if sc == "full":
                 out.update(P.subset_path(exp, ds, nz, arch, "full", "all", 0, s) for s in self.seeds)
@@ -861,11 +867,10 @@ class Files:
     def final_outputs(self) -> list[str]:
         """What ``rule all`` asks for: the tables, the head-to-head figures, the studies' figures and every
         contract file."""
-        base = f"results/{self.exp}"
-        return ([f"{base}/tables/{t}" for t in ("retrain.csv", "accuracy.csv")]
-                + [f"{base}/figures/accuracy_vs_ratio.{e}" for e in ("pdf", "png")]
-                + [f"{base}/tables/significance.csv"]
-                + [f"{base}/figures/{f}.pdf" for f in ("cd_diagram", "scoring_cost", "cost_vs_accuracy",
+        return ([self.table(t) for t in ("retrain.csv", "accuracy.csv")]
+                + [self.figure(f"accuracy_vs_ratio.{e}") for e in ("pdf", "png")]
+                + [self.table("significance.csv")]
+                + [self.figure(f"{f}.pdf") for f in ("cd_diagram", "scoring_cost", "cost_vs_accuracy",
                                                        "score_correlation", "noise_grid", "crossarch_gain",
                                                        "score_stability", "lossless_ratio", "class_composition")]
                 + self.study_outputs() + self.contract_files())

@@ -4,7 +4,7 @@ rule convergence:
         short=FILES.retrain_files(FILES.full_refs),
         long=FILES.convergence_files(),
     output:
-        table="results/{exp}/tables/convergence.csv",
+        table=paths.rule_path("table", name="convergence.csv"),
     log:
         paths.log_path("step", step="convergence"),
     conda:
@@ -21,8 +21,8 @@ rule aggregate:
         results=FILES.retrain_files(FILES.retrain),
         convergence=FILES.convergence_table(),
     output:
-        long="results/{exp}/tables/retrain.csv",
-        summary="results/{exp}/tables/accuracy.csv",
+        long=paths.rule_path("table", name="retrain.csv"),
+        summary=paths.rule_path("table", name="accuracy.csv"),
     log:
         paths.log_path("step", step="aggregate"),
     conda:
@@ -38,14 +38,14 @@ rule aggregate:
 
 rule plot_accuracy:
     input:
-        "results/{exp}/tables/retrain.csv",
+        paths.rule_path("table", name="retrain.csv"),
     output:
         pdf=report(
-            "results/{exp}/figures/accuracy_vs_ratio.pdf",
+            paths.rule_path("figure", name="accuracy_vs_ratio.pdf"),
             caption="../report/accuracy_vs_ratio.rst",
             category="Head-to-head",
         ),
-        png="results/{exp}/figures/accuracy_vs_ratio.png",
+        png=paths.rule_path("figure", name="accuracy_vs_ratio.png"),
     log:
         paths.log_path("step", step="plot_accuracy"),
     conda:
@@ -56,10 +56,10 @@ rule plot_accuracy:
 
 rule significance:
     input:
-        "results/{exp}/tables/retrain.csv",
+        paths.rule_path("table", name="retrain.csv"),
     output:
         report(
-            "results/{exp}/tables/significance.csv",
+            paths.rule_path("table", name="significance.csv"),
             caption="../report/significance.rst",
             category="Statistics",
         ),
@@ -77,16 +77,16 @@ rule significance:
 
 rule ranks:
     input:
-        "results/{exp}/tables/retrain.csv",
+        paths.rule_path("table", name="retrain.csv"),
     output:
-        table="results/{exp}/tables/ranks.csv",
-        json="results/{exp}/tables/ranks.json",
+        table=paths.rule_path("table", name="ranks.csv"),
+        json=paths.rule_path("table", name="ranks.json"),
         pdf=report(
-            "results/{exp}/figures/cd_diagram.pdf",
+            paths.rule_path("figure", name="cd_diagram.pdf"),
             caption="../report/cd_diagram.rst",
             category="Statistics",
         ),
-        png="results/{exp}/figures/cd_diagram.png",
+        png=paths.rule_path("figure", name="cd_diagram.png"),
     log:
         paths.log_path("step", step="ranks"),
     conda:
@@ -98,23 +98,23 @@ rule ranks:
 
 rule cost:
     input:
-        "results/{exp}/tables/retrain.csv",
+        paths.rule_path("table", name="retrain.csv"),
         FILES.cost_inputs(),
     output:
-        raw="results/{exp}/tables/cost_raw.csv",
-        table="results/{exp}/tables/cost.csv",
+        raw=paths.rule_path("table", name="cost_raw.csv"),
+        table=paths.rule_path("table", name="cost.csv"),
         bars_pdf=report(
-            "results/{exp}/figures/scoring_cost.pdf",
+            paths.rule_path("figure", name="scoring_cost.pdf"),
             caption="../report/scoring_cost.rst",
             category="Cost",
         ),
-        bars_png="results/{exp}/figures/scoring_cost.png",
+        bars_png=paths.rule_path("figure", name="scoring_cost.png"),
         pareto_pdf=report(
-            "results/{exp}/figures/cost_vs_accuracy.pdf",
+            paths.rule_path("figure", name="cost_vs_accuracy.pdf"),
             caption="../report/cost_vs_accuracy.rst",
             category="Cost",
         ),
-        pareto_png="results/{exp}/figures/cost_vs_accuracy.png",
+        pareto_png=paths.rule_path("figure", name="cost_vs_accuracy.png"),
     log:
         paths.log_path("step", step="cost"),
     conda:
@@ -138,13 +138,13 @@ rule correlation:
     input:
         FILES.score_files_main(),
     output:
-        table="results/{exp}/tables/score_correlation.csv",
+        table=paths.rule_path("table", name="score_correlation.csv"),
         pdf=report(
-            "results/{exp}/figures/score_correlation.pdf",
+            paths.rule_path("figure", name="score_correlation.pdf"),
             caption="../report/score_correlation.rst",
             category="Scores",
         ),
-        png="results/{exp}/figures/score_correlation.png",
+        png=paths.rule_path("figure", name="score_correlation.png"),
     log:
         paths.log_path("step", step="correlation"),
     conda:

@@ -4,14 +4,14 @@
 
 rule noise_grid:
     input:
-        "results/{exp}/tables/retrain.csv",
+        paths.rule_path("table", name="retrain.csv"),
     output:
         pdf=report(
-            "results/{exp}/figures/noise_grid.pdf",
+            paths.rule_path("figure", name="noise_grid.pdf"),
             caption="../report/noise_grid.rst",
             category="Label noise",
         ),
-        png="results/{exp}/figures/noise_grid.png",
+        png=paths.rule_path("figure", name="noise_grid.png"),
     log:
         paths.log_path("study", study="noise_grid"),
     conda:
@@ -24,13 +24,13 @@ rule noisy_removed:
     input:
         FILES.noisy_inputs(),
     output:
-        table="results/{exp}/tables/noisy_removed.csv",
+        table=paths.rule_path("table", name="noisy_removed.csv"),
         pdf=report(
-            "results/{exp}/figures/noisy_removed.pdf",
+            paths.rule_path("figure", name="noisy_removed.pdf"),
             caption="../report/noisy_removed.rst",
             category="Label noise",
         ),
-        png="results/{exp}/figures/noisy_removed.png",
+        png=paths.rule_path("figure", name="noisy_removed.png"),
     log:
         paths.log_path("study", study="noisy_removed"),
     conda:
@@ -42,15 +42,15 @@ rule noisy_removed:
 
 rule crossarch:
     input:
-        "results/{exp}/tables/retrain.csv",
+        paths.rule_path("table", name="retrain.csv"),
     output:
-        table="results/{exp}/tables/crossarch_gain.csv",
+        table=paths.rule_path("table", name="crossarch_gain.csv"),
         pdf=report(
-            "results/{exp}/figures/crossarch_gain.pdf",
+            paths.rule_path("figure", name="crossarch_gain.pdf"),
             caption="../report/crossarch_gain.rst",
             category="Cross-architecture",
         ),
-        png="results/{exp}/figures/crossarch_gain.png",
+        png=paths.rule_path("figure", name="crossarch_gain.png"),
     log:
         paths.log_path("study", study="crossarch"),
     conda:
@@ -62,16 +62,16 @@ rule crossarch:
 
 rule ablation:
     input:
-        "results/{exp}/tables/retrain.csv",
+        paths.rule_path("table", name="retrain.csv"),
         FILES.ablation_inputs(),
     output:
-        table="results/{exp}/tables/ablation.csv",
+        table=paths.rule_path("table", name="ablation.csv"),
         pdf=report(
-            "results/{exp}/figures/ablation.pdf",
+            paths.rule_path("figure", name="ablation.pdf"),
             caption="../report/ablation.rst",
             category="Ablations",
         ),
-        png="results/{exp}/figures/ablation.png",
+        png=paths.rule_path("figure", name="ablation.png"),
     log:
         paths.log_path("study", study="ablation"),
     conda:
@@ -94,13 +94,13 @@ rule imbalance:
     input:
         FILES.imbalance_inputs(),
     output:
-        table="results/{exp}/tables/imbalance.csv",
+        table=paths.rule_path("table", name="imbalance.csv"),
         pdf=report(
-            "results/{exp}/figures/imbalance.pdf",
+            paths.rule_path("figure", name="imbalance.pdf"),
             caption="../report/imbalance.rst",
             category="Ablations",
         ),
-        png="results/{exp}/figures/imbalance.png",
+        png=paths.rule_path("figure", name="imbalance.png"),
     log:
         paths.log_path("study", study="imbalance"),
     conda:
@@ -114,13 +114,13 @@ rule stability:
     input:
         FILES.main_inputs(SEEDS)[0],
     output:
-        table="results/{exp}/tables/score_stability.csv",
+        table=paths.rule_path("table", name="score_stability.csv"),
         pdf=report(
-            "results/{exp}/figures/score_stability.pdf",
+            paths.rule_path("figure", name="score_stability.pdf"),
             caption="../report/score_stability.rst",
             category="Scores",
         ),
-        png="results/{exp}/figures/score_stability.png",
+        png=paths.rule_path("figure", name="score_stability.png"),
     log:
         paths.log_path("study", study="stability"),
     conda:
@@ -133,15 +133,15 @@ rule stability:
 rule protocol:
     """Each method under its authors' protocol (registry) and under the uniform one, paired by seed."""
     input:
-        "results/{exp}/tables/retrain.csv",
+        paths.rule_path("table", name="retrain.csv"),
     output:
-        table="results/{exp}/tables/protocol.csv",
+        table=paths.rule_path("table", name="protocol.csv"),
         pdf=report(
-            "results/{exp}/figures/protocol.pdf",
+            paths.rule_path("figure", name="protocol.pdf"),
             caption="../report/protocol.rst",
             category="Head-to-head",
         ),
-        png="results/{exp}/figures/protocol.png",
+        png=paths.rule_path("figure", name="protocol.png"),
     log:
         paths.log_path("study", study="protocol"),
     conda:
@@ -158,14 +158,14 @@ rule budget:
     input:
         FILES.budget_files(),
     output:
-        table="results/{exp}/tables/budget.csv",
-        rank="results/{exp}/tables/budget_rank.csv",
+        table=paths.rule_path("table", name="budget.csv"),
+        rank=paths.rule_path("table", name="budget_rank.csv"),
         pdf=report(
-            "results/{exp}/figures/budget.pdf",
+            paths.rule_path("figure", name="budget.pdf"),
             caption="../report/budget.rst",
             category="Head-to-head",
         ),
-        png="results/{exp}/figures/budget.png",
+        png=paths.rule_path("figure", name="budget.png"),
     log:
         paths.log_path("study", study="budget"),
     conda:
@@ -179,15 +179,15 @@ rule budget:
 
 rule lossless:
     input:
-        "results/{exp}/tables/retrain.csv",
+        paths.rule_path("table", name="retrain.csv"),
     output:
-        table="results/{exp}/tables/lossless_ratio.csv",
+        table=paths.rule_path("table", name="lossless_ratio.csv"),
         pdf=report(
-            "results/{exp}/figures/lossless_ratio.pdf",
+            paths.rule_path("figure", name="lossless_ratio.pdf"),
             caption="../report/lossless_ratio.rst",
             category="Head-to-head",
         ),
-        png="results/{exp}/figures/lossless_ratio.png",
+        png=paths.rule_path("figure", name="lossless_ratio.png"),
     log:
         paths.log_path("study", study="lossless"),
     conda:
@@ -202,21 +202,21 @@ rule composition:
         FILES.main_inputs([0])[0],
         FILES.main_inputs([0])[1],
         FILES.main_inputs([0])[2],
-        train=f"data/{DATASET}/train.npz",
+        train=paths.rule_path("data", "/train.npz", dataset=DATASET),
     output:
-        table="results/{exp}/tables/class_composition.csv",
+        table=paths.rule_path("table", name="class_composition.csv"),
         pdf=report(
-            "results/{exp}/figures/class_composition.pdf",
+            paths.rule_path("figure", name="class_composition.pdf"),
             caption="../report/class_composition.rst",
             category="Subsets",
         ),
-        png="results/{exp}/figures/class_composition.png",
+        png=paths.rule_path("figure", name="class_composition.png"),
         grid_pdf=report(
-            "results/{exp}/figures/sample_grid.pdf",
+            paths.rule_path("figure", name="sample_grid.pdf"),
             caption="../report/sample_grid.rst",
             category="Subsets",
         ),
-        grid_png="results/{exp}/figures/sample_grid.png",
+        grid_png=paths.rule_path("figure", name="sample_grid.png"),
     log:
         paths.log_path("study", study="composition"),
     conda:
@@ -229,21 +229,24 @@ rule composition:
 rule epsilon_study:
     """Optimization-based pruning, program 1: ε → fraction pruned → test accuracy."""
     input:
-        train="data/{dataset}/train.npz",
+        train=paths.rule_path("data", "/train.npz"),
         labels=paths.rule_path("labels"),
-        surrogates=expand(
-            "results/{{exp}}/{{dataset}}/{{noise}}/surrogate/{{arch}}/seed{s}/surrogate.json",
-            s=SEEDS,
-        ),
+        surrogates=each("surrogate", "/surrogate.json", s=SEEDS),
     output:
-        dir=directory("results/{exp}/{dataset}/{noise}/epsilon/{arch}/{scorer}"),
-        table="results/{exp}/tables/epsilon_{dataset}_{noise}_{arch}_{scorer}.csv",
+        dir=directory(paths.rule_path("epsilon")),
+        table=paths.rule_path(
+            "table", name="epsilon_{dataset}_{noise}_{arch}_{scorer}.csv"
+        ),
         pdf=report(
-            "results/{exp}/figures/epsilon_{dataset}_{noise}_{arch}_{scorer}.pdf",
+            paths.rule_path(
+                "figure", name="epsilon_{dataset}_{noise}_{arch}_{scorer}.pdf"
+            ),
             caption="../report/epsilon.rst",
             category="Optimization-based pruning",
         ),
-        png="results/{exp}/figures/epsilon_{dataset}_{noise}_{arch}_{scorer}.png",
+        png=paths.rule_path(
+            "figure", name="epsilon_{dataset}_{noise}_{arch}_{scorer}.png"
+        ),
     log:
         paths.log_path("study", study="epsilon_{dataset}_{noise}_{arch}_{scorer}"),
     benchmark:
@@ -253,10 +256,17 @@ rule epsilon_study:
     params:
         options=lambda w: jarg(
             {
-                "data": f"data/{w.dataset}",
-                "labels": f"results/{w.exp}/{w.dataset}/{w.noise}/labels.npz",
+                "data": paths.rule_path("data", dataset=w.dataset),
+                "labels": paths.labels_path(w.exp, w.dataset, w.noise),
                 "surrogates": [
-                    f"results/{w.exp}/{w.dataset}/{w.noise}/surrogate/{w.arch}/seed{s}"
+                    paths.rule_path(
+                        "surrogate",
+                        exp=w.exp,
+                        dataset=w.dataset,
+                        noise=w.noise,
+                        arch=w.arch,
+                        s=s,
+                    )
                     for s in SEEDS
                 ],
                 "seeds": SEEDS,
@@ -277,14 +287,14 @@ rule epsilon_study:
 rule optprune_check:
     """Influence of removing sets vs actual retraining (logistic regression, tiny digits subset)."""
     output:
-        table="results/{exp}/tables/optprune_check.csv",
-        json="results/{exp}/tables/optprune_check.json",
+        table=paths.rule_path("table", name="optprune_check.csv"),
+        json=paths.rule_path("table", name="optprune_check.json"),
         pdf=report(
-            "results/{exp}/figures/optprune_check.pdf",
+            paths.rule_path("figure", name="optprune_check.pdf"),
             caption="../report/optprune_check.rst",
             category="Optimization-based pruning",
         ),
-        png="results/{exp}/figures/optprune_check.png",
+        png=paths.rule_path("figure", name="optprune_check.png"),
     log:
         paths.log_path("study", study="optprune_check"),
     benchmark:
@@ -306,14 +316,14 @@ rule optprune_check:
 rule agreement:
     """MoSo: first-order estimate vs exact leave-one-out on tiny convex / MLP problems."""
     output:
-        table="results/{exp}/tables/moso_agreement.csv",
-        summary="results/{exp}/tables/moso_agreement_summary.csv",
+        table=paths.rule_path("table", name="moso_agreement.csv"),
+        summary=paths.rule_path("table", name="moso_agreement_summary.csv"),
         pdf=report(
-            "results/{exp}/figures/moso_agreement.pdf",
+            paths.rule_path("figure", name="moso_agreement.pdf"),
             caption="../report/moso_agreement.rst",
             category="MoSo",
         ),
-        png="results/{exp}/figures/moso_agreement.png",
+        png=paths.rule_path("figure", name="moso_agreement.png"),
     log:
         paths.log_path("study", study="agreement"),
     benchmark:

@@ -1,13 +1,13 @@
 rule train_surrogate:
     input:
-        train="data/{dataset}/train.npz",
+        train=paths.rule_path("data", "/train.npz"),
         labels=paths.rule_path("labels"),
     output:
-        meta="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/surrogate.json",
-        dynamics="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/dynamics.npz",
-        model="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/model.pt",
-        log_csv="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/train_log.csv",
-        timing="results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}/surrogate.timing.json",
+        meta=paths.rule_path("surrogate", "/surrogate.json"),
+        dynamics=paths.rule_path("surrogate", "/dynamics.npz"),
+        model=paths.rule_path("surrogate", "/model.pt"),
+        log_csv=paths.rule_path("surrogate", "/train_log.csv"),
+        timing=paths.rule_path("surrogate", "/surrogate.timing.json"),
     log:
         paths.log_path("surrogate"),
     benchmark:
@@ -33,16 +33,14 @@ rule train_surrogate:
 
 # Other surrogate setups (config surrogate_variants) that scorers name with `surrogate: NAME`:
 # another recipe (e.g. Adam for the optimizer ablation) or K disjoint partitions trained in one job
-# (the MoSo release). One folder per (variant, seed): .../surrogate/{arch}/{variant}/seed{s}/,
+# (the MoSo release). One folder per (variant, seed) (paths.TEMPLATES["surrogate_variant"]),
 # with part{k}/ sub-folders when partitioned.
 rule train_surrogate_variant:
     input:
-        train="data/{dataset}/train.npz",
+        train=paths.rule_path("data", "/train.npz"),
         labels=paths.rule_path("labels"),
     output:
-        run=directory(
-            "results/{exp}/{dataset}/{noise}/surrogate/{arch}/{variant}/seed{s}"
-        ),
+        run=directory(paths.rule_path("surrogate_variant")),
     log:
         paths.log_path("surrogate_variant"),
     benchmark:
