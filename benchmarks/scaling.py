@@ -79,6 +79,9 @@ def main(argv=None) -> None:
     ap.add_argument("--only", nargs="*", help="time only these scorers")
     ap.add_argument("--repeat", type=int, default=3, help="runs per (scorer, size), sizes interleaved; the minimum "
                                                           "is kept (default 3)")
+    ap.add_argument("--marginal", action="store_true",
+                    help="also time n/2 and print the marginal ratio (c(2n) − c(n)) / (c(n) − c(n/2)): 2 for a linear "
+                         "cost whatever its fixed part, 4 for a quadratic one")
     args = ap.parse_args(argv)
 
     from prunebench.scorers import list_scorers
@@ -87,9 +90,9 @@ def main(argv=None) -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="prunebench-scaling-") as tmp:
         root = Path(tmp)
-        sizes = (args.n, 2 * args.n)
+        sizes = ((args.n // 2,) if args.marginal else ()) + (args.n, 2 * args.n)
         prepared = {n: prepare(root, n, args.threads) for n in sizes}
-        print(f"Fashion-MNIST, n = {sizes[0]} and {sizes[1]}; cnn_small width 8 surrogate, {RECIPE['epochs']} "
+        print(f"Fashion-MNIST, n = {', '.join(map(str, sizes))}; cnn_small width 8 surrogate, {RECIPE['epochs']} "
               f"epochs; torch threads {args.threads}; each scorer in its own process")
         for name in names:
             runs = {n: [] for n in sizes}
@@ -97,14 +100,15 @@ def main(argv=None) -> None:
                 for n in sizes:
                     runs[n].append(score(name, *prepared[n], root / f"{name}{n}" / "seed0.csv", args.threads))
             cost = {n: (min(c for c, _ in runs[n]), min(p for _, p in runs[n])) for n in sizes}
-            rows.append((name, cost[sizes[0]], cost[sizes[1]]))
-            a, b = cost[sizes[0]][0], cost[sizes[1]][0]
-            print(f"  {name}: {a:.2f} s → {b:.2f} s", flush=True)
+            half = cost[sizes[0]][0] if args.marginal else math.nan
+            rows.append((name, cost[args.n], cost[2 * args.n], half))
+            print(f"  {name}: " + " → ".join(f"{cost[n][0]:.2f} s" for n in sizes), flush=True)
     print(f"\n{'scorer':18s} {'compute n':>10s} {'compute 2n':>11s} {'ratio':>6s} {'exponent':>9s} "
-          f"{'process n':>10s} {'process 2n':>11s} {'ratio':>6s}")
-    for name, (ca, pa), (cb, pb) in rows:
+          f"{'marginal':>9s} {'process n':>10s} {'process 2n':>11s} {'ratio':>6s}")
+    for name, (ca, pa), (cb, pb), ch in rows:
         r, rp = cb / ca if ca > 0 else math.nan, pb / pa if pa > 0 else math.nan
-        print(f"{name:18s} {ca:10.2f} {cb:11.2f} {r:6.2f} {math.log2(r) if r > 0 else math.nan:9.2f} "
+        mr = (cb - ca) / (ca - ch) if ca > ch else math.nan
+        print(f"{name:18s} {ca:10.2f} {cb:11.2f} {r:6.2f} {math.log2(r) if r > 0 else math.nan:9.2f} {mr:9.2f} "
               f"{pa:10.2f} {pb:11.2f} {rp:6.2f}")
     print(f"\ncompute = seconds inside the scorer (its timing sidecar; one torch thread); process = the child's CPU "
           f"seconds, start-up (import torch, data loading) included; each the minimum over {max(1, args.repeat)} "

@@ -257,6 +257,13 @@ def test_herding_matches_naive_loop():
     f = np.random.default_rng(6).normal(size=(25, 5))
     np.testing.assert_array_equal(herding_order(f, dtype="float64"), _naive_herding(f))
     np.testing.assert_array_equal(herding_order(f.astype(np.float32)), _naive_herding(f.astype(np.float32)))
+    # a budget of k picks: the same first k, the rest by the distance that would choose pick k + 1
+    full = herding_order(f, dtype="float64")
+    for k in (0, 3, len(f) - 1, len(f)):
+        part = herding_order(f, dtype="float64", k=k)
+        assert sorted(part.tolist()) == list(range(len(f))) and part[:k].tolist() == full[:k].tolist()
+        if k < len(f):
+            assert part[k] == full[k]  # the next pick is the closest to the next target
 
 
 def test_herding_scorer_per_class():

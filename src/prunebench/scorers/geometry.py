@@ -70,7 +70,7 @@ def kcenter_greedy_order(feats, start: int, budget: int | None = None, device="c
     return np.concatenate([picked, rest[np.argsort(-dist, kind="stable")]])
 
 
-def herding_order(feats, device="cpu", dtype: str = "float32") -> np.ndarray:
+def herding_order(feats, device="cpu", dtype: str = "float32", k: int | None = None) -> np.ndarray:
     """Herding as greedy mean matching (Welling, ICML 2009; Chen, Welling & Smola,
     UAI 2010, kernel herding with a linear kernel; the form used by iCaRL and
     DeepCore): with μ the mean feature and S_t the first t picks,
@@ -80,6 +80,8 @@ def herding_order(feats, device="cpu", dtype: str = "float32") -> np.ndarray:
     i.e. the point that brings the mean of the picks closest to μ. Returns all
     indices in pick order; ties go to the lowest index. (DeepCore's release takes
     the argmax of this distance, which is the farthest point; here the argmin.)
+    Each pick costs O(n·d), so the whole order is O(n²·d); ``k``: stop after ``k``
+    picks (O(n·k·d)) and order the rest by the distance that would choose pick k + 1.
     """
     import torch
 
@@ -91,14 +93,20 @@ def herding_order(feats, device="cpu", dtype: str = "float32") -> np.ndarray:
     acc = torch.zeros_like(mu)
     order = np.empty(n, np.int64)
     inf = torch.tensor(float("inf"), dtype=x.dtype, device=x.device)
+    k = n if k is None else max(0, min(int(k), n))
     with torch.no_grad():
-        for t in range(n):
+        for t in range(k):
             target = (t + 1) * mu - acc
             d = sq - 2.0 * (x @ target)  # ‖target − x‖² up to the constant ‖target‖²
             p = int(torch.argmin(torch.where(taken, inf, d)))
             order[t] = p
             taken[p] = True
             acc += x[p]
+        if k == n:
+            return order
+        d = (sq - 2.0 * (x @ ((k + 1) * mu - acc))).cpu().numpy().astype(np.float64)
+    rest = np.flatnonzero(~taken.cpu().numpy())
+    order[k:] = rest[np.argsort(d[rest], kind="stable")]
     return order
 
 
@@ -137,6 +145,13 @@ def moderate_scores(dist: np.ndarray, band: str = "value") -> np.ndarray:
 # --- registered scorers ----------------------------------------------------
 
 
+def picks(budget: int | float | None, m: int) -> int | None:
+    """Greedy picks of a ``budget`` over ``m`` points: None (all), a count, or a fraction (a float ≤ 1)."""
+    if budget is None:
+        return None
+    return int(np.ceil(budget * m)) if isinstance(budget, float) and budget <= 1 else int(budget)
+
+
 @register_scorer("kcenter", keep="high", paper="Sener & Savarese, ICLR 2018, arXiv 1708.00489",
                  budget=None, per_class=False,
                  protocol=Protocol("PatrickZH/DeepCore deepcore/methods/kcentergreedy.py; main.py (--balance, "
@@ -151,28 +166,27 @@ def kcenter(ctx, budget: int | float | None = None, per_class: bool = False) -> 
     feats = ctx.features()
     rng = ctx.rng(salt=23)
 
-    def k_for(m: int):
-        if budget is None:
-            return None
-        return int(np.ceil(budget * m)) if isinstance(budget, float) and budget <= 1 else int(budget)
-
     if per_class:
         return _within_class(ctx.y, lambda idx: kcenter_greedy_order(
-            feats[idx], int(rng.integers(len(idx))), k_for(len(idx)), ctx.device))
-    order = kcenter_greedy_order(feats, int(rng.integers(len(feats))), k_for(len(feats)), ctx.device)
+            feats[idx], int(rng.integers(len(idx))), picks(budget, len(idx)), ctx.device))
+    order = kcenter_greedy_order(feats, int(rng.integers(len(feats))), picks(budget, len(feats)), ctx.device)
     return order_to_scores(order, len(feats))
 
 
 @register_scorer("herding", keep="high", paper="Welling, ICML 2009; Chen et al., UAI 2010 (kernel herding)",
-                 per_class=True,
+                 per_class=True, budget=None,
                  protocol=Protocol("PatrickZH/DeepCore deepcore/methods/herding.py; main.py (--balance, default "
                                    "True)", selection="classbal", view="features of the final model"))
-def herding(ctx, per_class: bool = True) -> np.ndarray:
-    """Greedy per-class mean matching on the surrogate's features; score = pick order."""
+def herding(ctx, per_class: bool = True, budget: int | float | None = None) -> np.ndarray:
+    """Greedy per-class mean matching on the surrogate's features; score = pick order.
+
+    ``budget``: number (or fraction, ≤ 1) of greedy picks (per class with ``per_class``), the rest
+    ordered by the distance of the next pick — O(n·budget) instead of O(n²)."""
     feats = ctx.features()
+
     if per_class:
-        return _within_class(ctx.y, lambda idx: herding_order(feats[idx], ctx.device))
-    return order_to_scores(herding_order(feats, ctx.device), len(feats))
+        return _within_class(ctx.y, lambda idx: herding_order(feats[idx], ctx.device, k=picks(budget, len(idx))))
+    return order_to_scores(herding_order(feats, ctx.device, k=picks(budget, len(feats))), len(feats))
 
 
 @register_scorer("moderate", keep="high", paper="Xia et al., ICLR 2023 (Moderate coreset), openreview 7D5EECbOaf9",
