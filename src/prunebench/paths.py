@@ -52,8 +52,8 @@ TEMPLATES = {
 }
 TEMPLATES.update({
     "convergence": "results/{exp}/{dataset}/{noise}/convergence/{arch}/x2/seed{s}.json",  # the 2x-epoch runs
-    "data": "data/{dataset}",  # + /train.npz, /test.npz, /meta.json
-    "surrogate": "results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}",  # + /surrogate.json, /model.pt, …
+    "data": "data/{dataset}",  # folder of train.npz, test.npz, meta.json
+    "surrogate": "results/{exp}/{dataset}/{noise}/surrogate/{arch}/seed{s}",  # folder of surrogate.json, model.pt, …
     "surrogate_variant": "results/{exp}/{dataset}/{noise}/surrogate/{arch}/{variant}/seed{s}",
     "epsilon": "results/{exp}/{dataset}/{noise}/epsilon/{arch}/{scorer}",
     "table": "results/{exp}/tables/{name}",
@@ -89,7 +89,8 @@ _KEY = re.compile(r"\{(\w+)\}")
 
 
 def rule_path(kind: str, suffix: str = "", expand: tuple[str, ...] = (), **fixed) -> str:
-    """The template of ``kind`` (+ ``suffix``) for a Snakemake rule: keys given in ``fixed`` filled in
+    """The template of ``kind`` + ``suffix`` (an extension such as ``.csv``, or a file name inside the
+    template's folder such as ``train.npz``) for a Snakemake rule: keys given in ``fixed`` filled in
     verbatim, the others left as wildcards. With ``expand`` (keys that ``expand()`` fills), those stay
     ``{key}`` and every other wildcard is escaped as ``{{key}}``, as ``expand()`` wants."""
     fixed = {**_DEFAULTS.get(kind, {}), **fixed}
@@ -100,6 +101,8 @@ def rule_path(kind: str, suffix: str = "", expand: tuple[str, ...] = (), **fixed
             return str(fixed[k])
         return f"{{{k}}}" if (k in expand or not expand) else f"{{{{{k}}}}}"
 
+    if suffix and not suffix.startswith("."):
+        suffix = "/" + suffix  # a file inside the folder of the template (data, surrogate): "train.npz"
     return _KEY.sub(key, TEMPLATES[kind] + suffix)
 
 

@@ -844,7 +844,7 @@ class Files:
         for st in self.retrain:
             ds, nz, arch, sc = (st[k] for k in ("dataset", "noise", "arch", "scorer"))
             here = dict(exp=exp, dataset=ds, noise=nz, arch=arch)
-            out.update(P.rule_path("data", f"/{f}", dataset=ds) for f in ("train.npz", "test.npz", "meta.json"))
+            out.update(P.rule_path("data", f, dataset=ds) for f in ("train.npz", "test.npz", "meta.json"))
             out.add(P.labels_path(exp, ds, nz))
             if sc == "full":
                 out.update(P.subset_path(exp, ds, nz, arch, "full", "all", 0, s) for s in self.seeds)

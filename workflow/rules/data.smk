@@ -1,8 +1,8 @@
 rule fetch:
     output:
-        train=paths.rule_path("data", "/train.npz"),
-        test=paths.rule_path("data", "/test.npz"),
-        meta=paths.rule_path("data", "/meta.json"),
+        train=paths.rule_path("data", "train.npz"),
+        test=paths.rule_path("data", "test.npz"),
+        meta=paths.rule_path("data", "meta.json"),
     log:
         paths.log_path("fetch"),
     benchmark:
@@ -27,12 +27,12 @@ rule fetch:
 rule long_tail:
     """The configured dataset's long-tailed variant {dataset}-lt{rho} (sweep key imbalance)."""
     input:
-        train=paths.rule_path("data", "/train.npz", dataset=DATASET),
-        meta=paths.rule_path("data", "/meta.json", dataset=DATASET),
+        train=paths.rule_path("data", "train.npz", dataset=DATASET),
+        meta=paths.rule_path("data", "meta.json", dataset=DATASET),
     output:
-        train=paths.rule_path("data", "/train.npz"),
-        test=paths.rule_path("data", "/test.npz"),
-        meta=paths.rule_path("data", "/meta.json"),
+        train=paths.rule_path("data", "train.npz"),
+        test=paths.rule_path("data", "test.npz"),
+        meta=paths.rule_path("data", "meta.json"),
     log:
         paths.log_path("long_tail"),
     benchmark:
@@ -51,8 +51,8 @@ rule long_tail:
 
 rule noise:
     input:
-        train=paths.rule_path("data", "/train.npz"),
-        meta=paths.rule_path("data", "/meta.json"),
+        train=paths.rule_path("data", "train.npz"),
+        meta=paths.rule_path("data", "meta.json"),
     output:
         paths.rule_path("labels"),
     log:

@@ -9,7 +9,7 @@ for grp in FILES.groups:
         name:
             f"retrain_{grp['name']}"
         input:
-            train=paths.rule_path("data", "/train.npz"),
+            train=paths.rule_path("data", "train.npz"),
             labels=paths.rule_path("labels"),
             subsets=each("subset", ".npy", ratio=grp["ratios"], s=SEEDS),
         output:
@@ -57,7 +57,7 @@ for grp in FILES.groups:
         name:
             f"retrain_{grp['name']}"
         input:
-            train=paths.rule_path("data", "/train.npz"),
+            train=paths.rule_path("data", "train.npz"),
             labels=paths.rule_path("labels"),
             subsets=FILES.budget_job_paths(grp, "subsets"),
         output:
@@ -98,7 +98,7 @@ workflow.ruleorder(*plan.retrain_rule_order(FILES.groups))
 rule retrain_full:
     """The full-data reference (ratio 0) of one target, every seed."""
     input:
-        train=paths.rule_path("data", "/train.npz"),
+        train=paths.rule_path("data", "train.npz"),
         labels=paths.rule_path("labels"),
         subsets=each(
             "subset", ".npy", s=SEEDS, scorer="full", strategy="all", ratio="0.00"
@@ -153,7 +153,7 @@ ruleorder: retrain_full > retrain_main
 rule retrain_full_long:
     """The convergence check: the full-data reference again at 2x the epochs, every seed."""
     input:
-        train=paths.rule_path("data", "/train.npz"),
+        train=paths.rule_path("data", "train.npz"),
         labels=paths.rule_path("labels"),
         subsets=each(
             "subset", ".npy", s=SEEDS, scorer="full", strategy="all", ratio="0.00"

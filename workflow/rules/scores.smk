@@ -1,7 +1,7 @@
 rule score:
     """A registered scorer, every seed in one job (start-up paid once)."""
     input:
-        train=paths.rule_path("data", "/train.npz"),
+        train=paths.rule_path("data", "train.npz"),
         labels=paths.rule_path("labels"),
         surrogates=FILES.surrogate_inputs,
     output:
@@ -39,9 +39,9 @@ rule external_score:
     it is validated (length, finiteness, index coverage, meta fields) before anything uses it.
     """
     input:
-        train=paths.rule_path("data", "/train.npz"),
-        test=paths.rule_path("data", "/test.npz"),
-        meta=paths.rule_path("data", "/meta.json"),
+        train=paths.rule_path("data", "train.npz"),
+        test=paths.rule_path("data", "test.npz"),
+        meta=paths.rule_path("data", "meta.json"),
         labels=paths.rule_path("labels"),
         surrogates=FILES.surrogate_inputs,
     output:

@@ -4,7 +4,7 @@ rule select:
         scores=each("scores", ".csv", s=SEEDS),
         score_meta=each("scores", ".meta.json", s=SEEDS),
         labels=paths.rule_path("labels"),
-        meta=paths.rule_path("data", "/meta.json"),
+        meta=paths.rule_path("data", "meta.json"),
     output:
         subsets=each("subset", ".npy", s=SEEDS, ratio=RATIOS),
         meta=each("subset", ".meta.json", s=SEEDS, ratio=RATIOS),
@@ -49,7 +49,7 @@ rule solve:
     directly under strategy 'solver', plus a score file (influence norm); every seed in one job.
     """
     input:
-        train=paths.rule_path("data", "/train.npz"),
+        train=paths.rule_path("data", "train.npz"),
         labels=paths.rule_path("labels"),
         surrogates=FILES.surrogate_inputs,
     output:

@@ -202,7 +202,7 @@ rule composition:
         FILES.main_inputs([0])[0],
         FILES.main_inputs([0])[1],
         FILES.main_inputs([0])[2],
-        train=paths.rule_path("data", "/train.npz", dataset=DATASET),
+        train=paths.rule_path("data", "train.npz", dataset=DATASET),
     output:
         table=paths.rule_path("table", name="class_composition.csv"),
         pdf=report(
@@ -229,9 +229,9 @@ rule composition:
 rule epsilon_study:
     """Optimization-based pruning, program 1: ε → fraction pruned → test accuracy."""
     input:
-        train=paths.rule_path("data", "/train.npz"),
+        train=paths.rule_path("data", "train.npz"),
         labels=paths.rule_path("labels"),
-        surrogates=each("surrogate", "/surrogate.json", s=SEEDS),
+        surrogates=each("surrogate", "surrogate.json", s=SEEDS),
     output:
         dir=directory(paths.rule_path("epsilon")),
         table=paths.rule_path(

@@ -1,13 +1,13 @@
 rule train_surrogate:
     input:
-        train=paths.rule_path("data", "/train.npz"),
+        train=paths.rule_path("data", "train.npz"),
         labels=paths.rule_path("labels"),
     output:
-        meta=paths.rule_path("surrogate", "/surrogate.json"),
-        dynamics=paths.rule_path("surrogate", "/dynamics.npz"),
-        model=paths.rule_path("surrogate", "/model.pt"),
-        log_csv=paths.rule_path("surrogate", "/train_log.csv"),
-        timing=paths.rule_path("surrogate", "/surrogate.timing.json"),
+        meta=paths.rule_path("surrogate", "surrogate.json"),
+        dynamics=paths.rule_path("surrogate", "dynamics.npz"),
+        model=paths.rule_path("surrogate", "model.pt"),
+        log_csv=paths.rule_path("surrogate", "train_log.csv"),
+        timing=paths.rule_path("surrogate", "surrogate.timing.json"),
     log:
         paths.log_path("surrogate"),
     benchmark:
@@ -37,7 +37,7 @@ rule train_surrogate:
 # with part{k}/ sub-folders when partitioned.
 rule train_surrogate_variant:
     input:
-        train=paths.rule_path("data", "/train.npz"),
+        train=paths.rule_path("data", "train.npz"),
         labels=paths.rule_path("labels"),
     output:
         run=directory(paths.rule_path("surrogate_variant")),
