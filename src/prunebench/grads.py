@@ -556,7 +556,7 @@ def gradient_stats(model: nn.Module, x, y, norm=None, chunk_size: int = 256, pro
         else:
             dot = _hook_pass(model, x, y, v=gb, norm=norm, chunk_size=chunk_size, progress=progress,
                              want_sum=False, want_sq=False, gram=gram, desc="<g_i, ḡ>").dot
-        sq = p1.sq
+        sq, sub = p1.sq, None
     elif gbar == "subsample":
         if not 0 < gbar_fraction <= 1:
             raise ValueError(f"gbar_fraction must lie in (0, 1], got {gbar_fraction}")
@@ -566,13 +566,11 @@ def gradient_stats(model: nn.Module, x, y, norm=None, chunk_size: int = 256, pro
                         desc="ḡ_sub + ‖g_i‖² (subsample)", indices=idx)
         gb = {k: t / m for k, t in p1.gsum.items()}
         dot = grad_dot(model, x, y, gb, norm, chunk_size, progress)
-        sq = np.full(n, np.nan)
+        sq, sub = np.full(n, np.nan), idx
         sq[idx] = p1.sq
-        return GradStats(gb, dict_dot(gb, gb), dot, sq, n, idx)
     else:
         raise ValueError(f"gbar must be 'exact' or 'subsample', got {gbar!r}")
-    gsq = dict_dot(gb, gb)
-    return GradStats(gb, gsq, dot, sq, n)
+    return GradStats(gb, dict_dot(gb, gb), dot, sq, n, sub)
 
 
 # --- independent references -------------------------------------------------------

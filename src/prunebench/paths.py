@@ -10,6 +10,7 @@ The contract paths:
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -93,21 +94,21 @@ def rule_path(kind: str, suffix: str = "", expand: tuple[str, ...] = (), **fixed
     template's folder such as ``train.npz``) for a Snakemake rule: keys given in ``fixed`` filled in
     verbatim, the others left as wildcards. With ``expand`` (keys that ``expand()`` fills), those stay
     ``{key}`` and every other wildcard is escaped as ``{{key}}``, as ``expand()`` wants."""
-    fixed = {**_DEFAULTS.get(kind, {}), **fixed}
+    if suffix and not suffix.startswith("."):
+        suffix = "/" + suffix  # a file inside the folder of the template (data, surrogate): "train.npz"
+    return _fill(TEMPLATES[kind] + suffix, {**_DEFAULTS.get(kind, {}), **fixed}, expand)
 
+
+def _fill(template: str, fixed: dict, expand: tuple[str, ...] = ()) -> str:
+    """``template`` with the keys of ``fixed`` filled in and the others left as ``{key}`` (with ``expand``:
+    the keys not in it escaped as ``{{key}}``)."""
     def key(m: re.Match) -> str:
         k = m.group(1)
         if k in fixed:
             return str(fixed[k])
         return f"{{{k}}}" if (k in expand or not expand) else f"{{{{{k}}}}}"
 
-    if suffix and not suffix.startswith("."):
-        suffix = "/" + suffix  # a file inside the folder of the template (data, surrogate): "train.npz"
-    return _KEY.sub(key, TEMPLATES[kind] + suffix)
-
-
-def _fill(template: str, fixed: dict) -> str:
-    return _KEY.sub(lambda m: str(fixed[m.group(1)]) if m.group(1) in fixed else m.group(0), template)
+    return _KEY.sub(key, template)
 
 
 def job_file(job: str, what: str, **fixed) -> str:
@@ -128,6 +129,7 @@ def benchmark_path(job: str, **fixed) -> str:
     return job_file(job, "benchmark", **fixed)
 
 
+@functools.cache
 def _job_regex(job: str) -> re.Pattern:
     seen: set[str] = set()
 

@@ -13,6 +13,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from . import paths
+
 
 class ConfigError(ValueError):
     pass
@@ -498,7 +500,8 @@ def _sweep_jobs(cfg: dict, specs: dict[str, ScorerSpec], sw: dict) -> dict[tuple
     return out
 
 
-_JOB_KEYS = ("dataset", "noise", "arch", "scorer", "strategy", "target")
+#: the keys of one retrain job (all its ratios and seeds)
+RETRAIN_KEYS = ("dataset", "noise", "arch", "scorer", "strategy", "target")
 
 
 def _check_overlaps(cfg: dict, specs: dict[str, ScorerSpec]) -> None:
@@ -524,7 +527,7 @@ def _check_overlaps(cfg: dict, specs: dict[str, ScorerSpec]) -> None:
                         "one of them only")
                 seen[key, b, r] = name
     for key, ratios in sorted(wanted.items()):
-        first = next(g for g in mine if all(v in g[k] for k, v in zip(_JOB_KEYS, key)))
+        first = next(g for g in mine if all(v in g[k] for k, v in zip(RETRAIN_KEYS, key)))
         if not ratios <= set(first["ratios"]):
             ds, noise, arch, scorer, strategy, target = key
             raise ConfigError(
@@ -581,7 +584,6 @@ def budget_job_runs(group: dict, n_seeds: int) -> list[dict]:
 
 # --- the files each rule waits for (the Snakefile's input builders) ----------------------------------
 
-RETRAIN_KEYS = ("dataset", "noise", "arch", "scorer", "strategy", "target")
 _RUN_FILES = ("surrogate.json", "dynamics.npz", "model.pt", "train_log.csv")
 
 
@@ -591,9 +593,6 @@ class Files:
     wildcards (any mapping with the keys ``exp``, ``dataset``, ``noise``, ``arch``, ``scorer``)."""
 
     def __init__(self, cfg: dict, specs: dict[str, ScorerSpec]) -> None:
-        from . import paths
-
-        self.paths = paths
         self.cfg, self.specs = cfg, specs
         self.exp, self.dataset = cfg["name"], dataset_id(cfg)
         self.seeds = list(range(cfg["seeds"]))
@@ -603,11 +602,16 @@ class Files:
         self.full_refs = [st for st in self.retrain if st["scorer"] == "full"]
         self.convergence_check = bool((cfg.get("retrain") or {}).get("convergence_check", True))
 
+    @staticmethod
+    def _root(exp: str, dataset: str, noise: str) -> str:
+        """The folder of one (dataset, noise) setting: surrogates, scores, subsets, results."""
+        return f"results/{exp}/{dataset}/{noise}"
+
     def table(self, name: str) -> str:
-        return self.paths.rule_path("table", exp=self.exp, name=name)
+        return paths.rule_path("table", exp=self.exp, name=name)
 
     def figure(self, name: str) -> str:
-        return self.paths.rule_path("figure", exp=self.exp, name=name)
+        return paths.rule_path("figure", exp=self.exp, name=name)
 
     # surrogates
     def surrogate_dirs(self, w, seed: int) -> list[str]:
@@ -615,7 +619,7 @@ class Files:
         spec = self.specs[w["scorer"]]
         if not spec.needs_surrogate:
             return []
-        root = f"results/{w['exp']}/{w['dataset']}/{w['noise']}"
+        root = self._root(w["exp"], w["dataset"], w["noise"])
         out = []
         for k in surrogate_seeds(spec, int(seed), len(self.seeds)):
             out += surrogate_run_dirs(self.cfg, root, w["arch"], spec.surrogate, k)
@@ -632,7 +636,7 @@ class Files:
             return []
         if spec.surrogate is None:
             return [f"{d}/surrogate.json" for d in self.surrogate_dirs_all_seeds(w)]
-        root = f"results/{w['exp']}/{w['dataset']}/{w['noise']}"
+        root = self._root(w["exp"], w["dataset"], w["noise"])
         return sorted({surrogate_seed_dir(root, w["arch"], spec.surrogate, k)
                        for s in self.seeds for k in surrogate_seeds(spec, s, len(self.seeds))})
 
@@ -651,7 +655,7 @@ class Files:
             b = st.get("budget")
             keys = {k: v for k, v in st.items() if k != "budget"}
             d = self.retrain_dir(None if b in (None, own) else b)
-            out += [self.paths.rule_path("retrain", dir=d, exp=self.exp, s=s, **keys) for s in self.seeds]
+            out += [paths.rule_path("retrain", dir=d, exp=self.exp, s=s, **keys) for s in self.seeds]
         return out
 
     def budget_job_paths(self, grp: dict, kind: str) -> list[str]:
@@ -661,9 +665,9 @@ class Files:
         for run in budget_job_runs(grp, len(self.seeds)):
             keys = dict(scorer=run["scorer"], strategy=run["strategy"], ratio=run["ratio"], s=run["seed"])
             if kind == "subsets":
-                out.append(self.paths.rule_path("subset", ".npy", **keys))
+                out.append(paths.rule_path("subset", ".npy", **keys))
             else:
-                out.append(self.paths.rule_path("retrain", dir=self.retrain_dir(grp["budget"]), **keys))
+                out.append(paths.rule_path("retrain", dir=self.retrain_dir(grp["budget"]), **keys))
         return out
 
     def budget_job_args(self, grp: dict) -> str:
@@ -685,7 +689,7 @@ class Files:
         """The 2x-epoch runs of every full-data reference (the convergence check)."""
         if not self.convergence_check:
             return []
-        return sorted(self.paths.rule_path("convergence", exp=self.exp, dataset=st["dataset"], noise=st["noise"],
+        return sorted(paths.rule_path("convergence", exp=self.exp, dataset=st["dataset"], noise=st["noise"],
                                            arch=st["target"], s=s) for st in self.full_refs for s in self.seeds)
 
     def convergence_table(self) -> list[str]:
@@ -721,11 +725,11 @@ class Files:
 
     def score_files_main(self, seed: int = 0) -> list[str]:
         noise, arch = self.main_setting()
-        return [self.paths.scores_path(self.exp, self.dataset, noise, arch, n, seed) for n in self._main_scorers()]
+        return [paths.scores_path(self.exp, self.dataset, noise, arch, n, seed) for n in self._main_scorers()]
 
     def subset_files(self, pred, seeds=None) -> list[str]:
         """Subsets (every seed, or ``seeds``) of the retrain settings ``pred`` accepts, full data left out."""
-        return sorted({self.paths.subset_path(self.exp, st["dataset"], st["noise"], st["arch"], st["scorer"],
+        return sorted({paths.subset_path(self.exp, st["dataset"], st["noise"], st["arch"], st["scorer"],
                                               st["strategy"], st["ratio"], s)
                        for st in self.retrain if st["scorer"] != "full" and pred(st)
                        for s in (self.seeds if seeds is None else seeds)})
@@ -734,16 +738,16 @@ class Files:
         """Score files and subsets of the head-to-head setting, and its labels."""
         noise, arch = self.main_setting()
         subs = self.subset_files(lambda st: self.in_main(st) and st["target"] == arch, seeds)
-        scores = [self.paths.scores_path(self.exp, self.dataset, noise, arch, n, s)
+        scores = [paths.scores_path(self.exp, self.dataset, noise, arch, n, s)
                   for n in self._main_scorers() for s in seeds]
-        return scores, subs, self.paths.labels_path(self.exp, self.dataset, noise)
+        return scores, subs, paths.labels_path(self.exp, self.dataset, noise)
 
     # the studies' inputs
     def noisy_inputs(self) -> list[str]:
         """Subsets of the noisy settings and their labels (the evaluation reads 'flipped')."""
         subs = self.subset_files(lambda st: st["noise"] != "clean")
         noisy = sorted({(st["dataset"], st["noise"]) for st in self.retrain if st["noise"] != "clean"})
-        return subs + [self.paths.labels_path(self.exp, d, n) for d, n in noisy]
+        return subs + [paths.labels_path(self.exp, d, n) for d, n in noisy]
 
     def ablation_inputs(self) -> list[str]:
         """Score files (all seeds) of the ablation variants and their reference settings."""
@@ -754,7 +758,7 @@ class Files:
                 if spec.method in self.specs:
                     names.add(spec.method)
         noise, arch = self.main_setting()
-        return [self.paths.scores_path(self.exp, self.dataset, noise, arch, n, s)
+        return [paths.scores_path(self.exp, self.dataset, noise, arch, n, s)
                 for n in sorted(names) for s in self.seeds]
 
     def imbalance_inputs(self) -> list[str]:
@@ -779,31 +783,31 @@ class Files:
 
     def cost_inputs(self) -> list[str]:
         """Benchmark files of every job behind the retrain results, plus timing sidecars."""
-        P, exp = self.paths, self.exp
+        exp = self.exp
         files = set()
         for st in self.retrain:
             d, nz, a, sc, sg, t = (st[k] for k in RETRAIN_KEYS)
             here = dict(exp=exp, dataset=d, noise=nz, arch=a)
             if sc == "full":
-                files.add(P.benchmark_path("retrain_full", **here))
+                files.add(paths.benchmark_path("retrain_full", **here))
                 continue
-            files.add(P.benchmark_path("retrain", scorer=sc, strategy=sg, target=t, **here))
+            files.add(paths.benchmark_path("retrain", scorer=sc, strategy=sg, target=t, **here))
             spec = self.specs[sc]
             if spec.kind == "external":
-                files.update(P.benchmark_path("scores_seed", scorer=sc, s=s, **here) for s in self.seeds)
+                files.update(paths.benchmark_path("scores_seed", scorer=sc, s=s, **here) for s in self.seeds)
             else:
-                files.add(P.benchmark_path("scores", scorer=sc, **here))
-                files.update(P.rule_path("scores", ".timing.json", scorer=sc, s=s, **here) for s in self.seeds)
+                files.add(paths.benchmark_path("scores", scorer=sc, **here))
+                files.update(paths.rule_path("scores", ".timing.json", scorer=sc, s=s, **here) for s in self.seeds)
             if spec.kind != "solver":
-                files.add(P.benchmark_path("select", scorer=sc, strategy=sg, **here))
+                files.add(paths.benchmark_path("select", scorer=sc, strategy=sg, **here))
             if spec.needs_surrogate:
                 for s in self.seeds:
                     if spec.surrogate:
-                        files.add(P.benchmark_path("surrogate_variant", variant=spec.surrogate, s=s, **here))
+                        files.add(paths.benchmark_path("surrogate_variant", variant=spec.surrogate, s=s, **here))
                     else:
-                        files.add(P.benchmark_path("surrogate", s=s, **here))
+                        files.add(paths.benchmark_path("surrogate", s=s, **here))
                     # a variant's run is one directory output: its timing sidecar is read inside it
-                    run = surrogate_seed_dir(f"results/{exp}/{d}/{nz}", a, spec.surrogate, s)
+                    run = surrogate_seed_dir(self._root(exp, d, nz), a, spec.surrogate, s)
                     files.add(run if spec.surrogate else f"{run}/surrogate.timing.json")
         return sorted(files)
 
@@ -839,25 +843,25 @@ class Files:
         meta, subsets, retrain results. Snakemake does not rebuild a missing intermediate file whose
         consumers are up to date, so without these in rule all a deleted (or, after a failed job, removed)
         contract file would stay missing while `snakemake -n` says there is nothing to be done."""
-        P, exp = self.paths, self.exp
+        exp = self.exp
         out = set(self.retrain_files(self.retrain)) | set(self.convergence_files()) | set(self.budget_files())
         for st in self.retrain:
             ds, nz, arch, sc = (st[k] for k in ("dataset", "noise", "arch", "scorer"))
             here = dict(exp=exp, dataset=ds, noise=nz, arch=arch)
-            out.update(P.rule_path("data", f, dataset=ds) for f in ("train.npz", "test.npz", "meta.json"))
-            out.add(P.labels_path(exp, ds, nz))
+            out.update(paths.rule_path("data", f, dataset=ds) for f in ("train.npz", "test.npz", "meta.json"))
+            out.add(paths.labels_path(exp, ds, nz))
             if sc == "full":
-                out.update(P.subset_path(exp, ds, nz, arch, "full", "all", 0, s) for s in self.seeds)
+                out.update(paths.subset_path(exp, ds, nz, arch, "full", "all", 0, s) for s in self.seeds)
                 continue
             spec = self.specs[sc]
             subset = dict(scorer=sc, strategy=st["strategy"], ratio=st["ratio"])
             for s in self.seeds:
-                out.update(P.rule_path("scores", ext, scorer=sc, s=s, **here) for ext in (".csv", ".meta.json"))
-                out.update(P.rule_path("subset", ext, s=s, **here, **subset) for ext in (".npy", ".meta.json"))
+                out.update(paths.rule_path("scores", ext, scorer=sc, s=s, **here) for ext in (".csv", ".meta.json"))
+                out.update(paths.rule_path("subset", ext, s=s, **here, **subset) for ext in (".npy", ".meta.json"))
                 if not spec.needs_surrogate:
                     continue
                 for k in surrogate_seeds(spec, s, len(self.seeds)):
-                    run = surrogate_seed_dir(f"results/{exp}/{ds}/{nz}", arch, spec.surrogate, k)
+                    run = surrogate_seed_dir(self._root(exp, ds, nz), arch, spec.surrogate, k)
                     if spec.surrogate:
                         out.add(run)  # a variant's run is one directory output
                     else:

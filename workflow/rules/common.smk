@@ -24,17 +24,16 @@ validate(config, "../schemas/config.schema.yaml")
 if config.get("only_sweeps"):
     config["sweeps"] = plan.only_sweeps(config["sweeps"], config["only_sweeps"])
 
-EXP = config["name"]
-DATASET = plan.dataset_id(config)
-SEEDS = list(range(config["seeds"]))
-checks.check_plan(config, plan.n_train_hint(config))
-SPECS = plan.check(config, n_train=plan.n_train_hint(config))
+N_TRAIN = plan.n_train_hint(config)
+checks.check_plan(config, N_TRAIN)
+SPECS = plan.check(config, n_train=N_TRAIN)
+# every input builder: pure functions of the config and its specs (plan.Files, unit-tested in tests/)
+FILES = plan.Files(config, SPECS)
+EXP, DATASET, SEEDS = FILES.exp, FILES.dataset, FILES.seeds
 RATIOS = [plan.fmt_ratio(r) for r in config["ratios"]]
 PY_SCORERS = [n for n, s in SPECS.items() if s.kind == "score"]
 EXT_SCORERS = [n for n, s in SPECS.items() if s.kind == "external"]
 SOLVER_SCORERS = [n for n, s in SPECS.items() if s.kind == "solver"]
-# every input builder: pure functions of the config and its specs (plan.Files, unit-tested in tests/)
-FILES = plan.Files(config, SPECS)
 
 
 wildcard_constraints:

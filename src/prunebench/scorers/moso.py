@@ -77,21 +77,21 @@ def moso_checkpoint_scores(dot, sqnorm, n: int, lr: float, gbar_sqnorm: float | 
     sq = np.asarray(sqnorm, np.float64)
     if n < 2:
         raise ValueError(f"MoSo needs at least 2 samples, got n = {n}")
-    if subsample is not None:
-        if formula != "paper":
-            raise ValueError(f"gbar='subsample' supports formula='paper' only: formula={formula!r} needs ‖g_i‖² "
-                             "of every sample, a backward pass over all of them; use gbar='exact'")
-        idx, m = np.asarray(subsample), len(subsample)
-        if not loo_correction:
-            return float(lr) * dot
-        if m < 2:
-            raise ValueError(f"the leave-one-out estimate from a subsample needs at least 2 rows, got {m}: "
-                             "raise gbar_fraction")
-        s = dot.copy()
-        s[idx] = (m * dot[idx] - sq[idx]) / (m - 1)
-        return float(lr) * s
+    if subsample is not None and formula != "paper":
+        raise ValueError(f"gbar='subsample' supports formula='paper' only: formula={formula!r} needs ‖g_i‖² "
+                         "of every sample, a backward pass over all of them; use gbar='exact'")
     if formula == "paper":
-        s = (n * dot - sq) / (n - 1) if loo_correction else dot
+        if not loo_correction:
+            s = dot
+        elif subsample is None:
+            s = (n * dot - sq) / (n - 1)
+        else:  # the leave-one-out mean over R, for the rows of R
+            idx, m = np.asarray(subsample), len(subsample)
+            if m < 2:
+                raise ValueError(f"the leave-one-out estimate from a subsample needs at least 2 rows, got {m}: "
+                                 "raise gbar_fraction")
+            s = dot.copy()
+            s[idx] = (m * dot[idx] - sq[idx]) / (m - 1)
     elif formula in ("release", "renormalised"):
         if gbar_sqnorm is None:
             raise ValueError(f"formula={formula!r} needs gbar_sqnorm = ‖ḡ‖²")
