@@ -53,7 +53,8 @@ DEFAULT_CONFIG = "config/config.yaml"
 
 def merge_config(default: dict, given: dict) -> dict:
     """The effective config of ``given`` (a config file's mapping, plus any ``--config`` overrides) on top
-    of ``default``: :data:`NAMED_MAPS` merged by entry, every other key replaced whole."""
+    of ``default``: :data:`NAMED_MAPS` merged by entry, every other key replaced whole. One of them given
+    as ``{}`` (over a default with entries) is refused: it would remove nothing, silently."""
     import copy
 
     given = dict(given)
@@ -69,6 +70,12 @@ def merge_config(default: dict, given: dict) -> dict:
             out[key] = copy.deepcopy(value)
             continue
         merged = dict(out.get(key) or {})
+        if not value and merged:
+            raise ConfigError(
+                f"{key}: {{}} removes nothing: a config file's {key} merge entry by entry with the default "
+                f"config's, so an empty map leaves all {len(merged)} of the default's ({', '.join(sorted(merged))}). "
+                f"To remove entries, set them to null ({key}: {{{sorted(merged)[0]}: null}}); to replace the whole "
+                f"map, add replace: [{key}] and list the entries to keep under {key}")
         for name, entry in value.items():
             if entry is not None:
                 merged[name] = copy.deepcopy(entry)
