@@ -12,7 +12,8 @@ turn into a failed job — and a failed job's outputs, built earlier, are delete
   ``data/{id}/`` against what this config would prepare (two experiments must not overwrite each
   other's data);
 * :func:`check_ratios` — ratios the two-decimal path key ``r{ratio:.2f}`` cannot hold exactly,
-  duplicates, ratios that keep fewer samples than there are classes;
+  duplicates, ratios that keep fewer samples than there are classes (:func:`class_count_problems`: the
+  configured dataset and the long-tailed variants the sweeps train on);
 * :func:`check_external_shells` — braces in an external scorer's shell line;
 * :func:`refuse_workflow_dir` — Snakemake started inside ``workflow/`` would write ``workflow/results``.
 
@@ -28,11 +29,19 @@ import math
 import string
 from pathlib import Path
 
-from .plan import ConfigError, dataset_id, fmt_ratio
+from .plan import ConfigError, dataset_id, fmt_ratio, long_tail_id
 
 #: classes of each dataset (to check that a ratio keeps at least one sample per class)
 KNOWN_CLASSES = {"digits": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "tiny_imagenet": 200,
                  "imagenet": 1000}
+#: digits: samples per class before the stratified train/test split (sklearn's load_digits)
+DIGITS_CLASS_SIZES = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
+#: training samples per class of the datasets with their default options (their sum: plan.KNOWN_N_TRAIN;
+#: ImageNet's classes differ in size, 732 to 1300: known once prepared)
+KNOWN_CLASS_COUNTS = {"fashion_mnist": (6000,) * 10, "cifar10": (5000,) * 10, "cifar100": (500,) * 100,
+                      "tiny_imagenet": (500,) * 200}
+#: the smallest class of ImageNet's training set (``n_per_class`` up to this keeps every class whole)
+IMAGENET_MIN_CLASS = 732
 #: input shapes (C, H, W) with the default options, for checking timm keyword arguments
 KNOWN_SHAPES = {"digits": (1, 8, 8), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32),
                 "tiny_imagenet": (3, 64, 64), "imagenet": (3, 64, 64)}
@@ -187,20 +196,195 @@ def _ratio_problems(ratios, key: str) -> list[str]:
     return out
 
 
-def check_ratios(cfg: dict, n_train: int | None = None, num_classes: int | None = None) -> None:
-    """Ratios must be exact two-decimal numbers (the path key), listed once, and keep ≥ one sample per class."""
+def check_ratios(cfg: dict, n_train: int | None = None, num_classes: int | None = None,
+                 data_root: str | Path | None = None) -> None:
+    """Ratios must be exact two-decimal numbers (the path key), listed once, and keep ≥ one sample per class
+    of every dataset they select from (:func:`class_count_problems`; ``data_root`` None: the configured
+    dataset only, from ``n_train`` and ``num_classes``)."""
     problems = _ratio_problems(cfg["ratios"], "ratios")
     for name, sw in (cfg.get("sweeps") or {}).items():
         if isinstance(sw.get("ratios"), list):
             problems += _ratio_problems(sw["ratios"], f"sweeps.{name}.ratios")
-    if n_train and num_classes:
-        for r in cfg["ratios"]:
-            kept = n_train - math.floor(float(r) * n_train + 0.5)
-            if kept < num_classes:
-                problems.append(f"ratios: {float(r):g} keeps {kept} of the {n_train} training samples, fewer than "
-                                f"the {num_classes} classes (no subset can hold every class); use a smaller ratio")
+    if data_root is None:
+        problems += _too_few_all([("ratios", r) for r in cfg["ratios"]], dataset_id(cfg), n_train, num_classes, None)
+    else:
+        problems += class_count_problems(cfg, n_train, data_root)
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+# --- class counts of the datasets a config selects from ----------------------------------------------
+
+def _kept(n: int, r) -> int:
+    """Samples a ratio keeps of ``n`` (``prunebench.select``: removed = floor(ratio·n + 0.5))."""
+    return n - math.floor(float(r) * n + 0.5)
+
+
+def _too_few(key: str, r, ds: str, n: int, num_classes: int, counts, via: str = "") -> str:
+    """The message of a ratio that keeps fewer samples than ``ds`` has classes."""
+    r = float(r)
+    smallest = ""
+    if counts is not None and len(counts):
+        nc = int(min(counts))
+        cs = [str(c) for c, v in enumerate(counts) if v == nc]
+        if len(cs) == 1:
+            named = f"class, {cs[0]}, has"
+        else:
+            shown = cs if len(cs) <= 5 else cs[:4] + [f"{len(cs) - 4} more"]
+            named = f"classes, {', '.join(shown[:-1])} and {shown[-1]}, have"
+        each = " each" if len(cs) > 1 else ""
+        smallest = (f": its smallest {named} {nc} sample{'' if nc == 1 else 's'}{each}, and removing {r:g} of "
+                    f"{'each' if each else 'it'} leaves {nc * (1 - r):.3g}")
+    return (f"{key}: {r:g} keeps {_kept(n, r)} of the {n} training samples, fewer than the {num_classes} classes "
+            f"of {ds} ({via + '; ' if via else ''}no subset can hold every class{smallest}); use a smaller ratio"
+            + (" or a smaller imbalance" if via else ""))
+
+
+def _counts_ok(counts, n=None, num_classes=None) -> list[int] | None:
+    """``counts`` as a list of ints when they agree with ``n`` and ``num_classes`` (None: unknown)."""
+    try:
+        out = [int(v) for v in counts]
+    except (TypeError, ValueError):
+        return None
+    if not out or min(out) < 0 or (n is not None and sum(out) != int(n)) or (
+            num_classes is not None and len(out) != int(num_classes)):
+        return None
+    return out
+
+
+def _read_meta(folder: Path) -> dict | None:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def prepared_class_counts(folder: str | Path) -> list[int] | None:
+    """Training samples per class of a prepared dataset: its ``meta.json`` (``class_counts``, or
+    ``long_tail.class_counts`` for a long-tailed variant), else the labels in its ``train.npz``;
+    None when not prepared or unreadable (the jobs that read them say why)."""
+    folder = Path(folder)
+    meta = _read_meta(folder)
+    if meta is None:
+        return None
+    n, C = meta.get("n_train"), meta.get("num_classes")
+    for counts in (meta.get("class_counts"), (meta.get("long_tail") or {}).get("class_counts")):
+        if counts is not None and _counts_ok(counts, n, C):
+            return _counts_ok(counts, n, C)
+    try:
+        import numpy as np
+
+        with np.load(folder / "train.npz", allow_pickle=False) as z:
+            y = np.asarray(z["y"])
+        if y.ndim != 1 or not len(y) or y.min() < 0 or (C is not None and y.max() >= int(C)):
+            return None
+        return _counts_ok(np.bincount(y, minlength=int(C or 0)).tolist(), n, C)
+    except Exception:  # noqa: BLE001 - a damaged file is the jobs' to report
+        return None
+
+
+def known_class_counts(name: str, options: dict | None = None) -> list[int] | None:
+    """Training samples per class of dataset ``name`` prepared with ``options``, without preparing it
+    (the loaders' stratified splits and per-class subsets are deterministic in size); None when unknown."""
+    opts = options or {}
+    if name == "digits":
+        tf = float(opts.get("test_fraction", 0.25))
+        return [n - int(round(tf * n)) for n in DIGITS_CLASS_SIZES]  # data.contract.stratified_split
+    if name == "fashion_mnist":
+        counts = list(KNOWN_CLASS_COUNTS[name])
+        n_train = opts.get("n_train")
+        if n_train is not None and int(n_train) < sum(counts):
+            tf = 1.0 - int(n_train) / sum(counts)  # data.sources.fashion_mnist: a stratified subset
+            counts = [n - int(round(tf * n)) for n in counts]
+        return counts
+    if name in ("cifar10", "cifar100"):
+        return list(KNOWN_CLASS_COUNTS[name])
+    if name in ("tiny_imagenet", "imagenet"):
+        if opts.get("strict") is False:
+            return None  # a partial copy
+        npc = opts.get("n_per_class")
+        if name == "tiny_imagenet":
+            return [min(int(npc), 500) if npc else 500 for _ in range(200)]
+        return [int(npc)] * 1000 if npc and int(npc) <= IMAGENET_MIN_CLASS else None
+    return None
+
+
+def base_class_counts(cfg: dict, data_root: str | Path = "data") -> list[int] | None:
+    """Training samples per class of the configured dataset: the prepared one's (``data/{id}/``), else
+    what its name and options imply."""
+    folder = Path(data_root) / dataset_id(cfg)
+    if (folder / "meta.json").exists():
+        return prepared_class_counts(folder)
+    d = cfg["dataset"]
+    return known_class_counts(d["name"], d.get("options"))
+
+
+def long_tail_class_counts(cfg: dict, ratio: int, data_root: str | Path = "data") -> list[int] | None:
+    """Training samples per class of the configured dataset's long-tailed variant ``{id}-lt{ratio}``:
+    its prepared ``meta.json`` once it exists, else what the ``long_tail`` rule will keep of
+    :func:`base_class_counts` (:func:`prunebench.data.contract.long_tail_counts`)."""
+    folder = Path(data_root) / long_tail_id(dataset_id(cfg), ratio)
+    if (folder / "meta.json").exists():
+        return prepared_class_counts(folder)
+    return _long_tail_of(base_class_counts(cfg, data_root), ratio)
+
+
+def _long_tail_of(base: list[int] | None, ratio: int) -> list[int] | None:
+    if base is None:
+        return None
+    from .data.contract import long_tail_counts
+
+    try:
+        return [int(v) for v in long_tail_counts(base, ratio)]
+    except ValueError:
+        return None  # one class: the long_tail job says so
+
+
+def class_count_problems(cfg: dict, n_train: int | None = None, data_root: str | Path = "data") -> list[str]:
+    """Ratios that keep fewer samples than there are classes, on the configured dataset (every listed ratio)
+    and on each long-tailed variant a sweep trains on (the sweep's ratios): from the prepared ``meta.json``
+    when it exists, else from the class counts known without preparing anything (:func:`known_class_counts`,
+    :func:`prunebench.data.contract.long_tail_counts`)."""
+    from functools import cache, partial
+
+    base = dataset_id(cfg)
+    base_counts = cache(lambda: base_class_counts(cfg, data_root))  # read only when needed
+    n = n_train or (sum(base_counts()) if base_counts() else None)
+    C = num_classes_hint(cfg, data_root) or (len(base_counts()) if base_counts() else None)
+    problems = _too_few_all([("ratios", r) for r in cfg["ratios"]], base, n, C, base_counts)
+    for name, sw in (cfg.get("sweeps") or {}).items():
+        listed = isinstance(sw.get("ratios"), list)
+        pairs = [(f"sweeps.{name}.ratios", r) for r in sw["ratios"]] if listed else [("ratios", r)
+                                                                                     for r in cfg["ratios"]]
+        for rho in sw.get("imbalance", [1]):
+            if int(rho) == 1:
+                continue
+            folder = Path(data_root) / long_tail_id(base, rho)
+            if (folder / "meta.json").exists():
+                meta = _read_meta(folder) or {}
+                n, C, counts = meta.get("n_train"), meta.get("num_classes"), partial(prepared_class_counts, folder)
+            else:
+                lt = _long_tail_of(base_counts(), rho)
+                n, C, counts = (sum(lt), len(lt), lambda lt=lt: lt) if lt else (None, None, None)
+            problems += _too_few_all(pairs, folder.name, n, C, counts, f"sweeps.{name}.imbalance: {int(rho)}")
+    return list(dict.fromkeys(problems))
+
+
+def _too_few_all(pairs, ds: str, n, num_classes, counts, via: str = "") -> list[str]:
+    """:func:`_too_few` for each ``(key, ratio)`` that keeps fewer than ``num_classes`` of ``n`` samples;
+    ``counts()`` (read only then) names the smallest class when it describes the same data."""
+    try:
+        n, num_classes = int(n), int(num_classes)
+    except (TypeError, ValueError):
+        return []  # not known before the data are prepared
+    few = [(k, r) for k, r in pairs if n and num_classes and _kept(n, r) < num_classes]
+    if not few:
+        return []
+    cl = counts() if counts else None
+    if cl is not None and (sum(cl) != n or len(cl) != num_classes):
+        cl = None  # not the data n and num_classes describe: name no class
+    return [_too_few(k, r, ds, n, num_classes, cl, via) for k, r in few]
 
 
 # --- models ----------------------------------------------------------------------------------------
@@ -398,7 +582,7 @@ def check_external_shells(cfg: dict) -> None:
 def check_plan(cfg: dict, n_train: int | None, data_root: str | Path = "data",
                cache_dir: str | Path | None = ".snakemake/prunebench") -> None:
     """The checks above, on a config the schema has validated (before :func:`prunebench.plan.check`)."""
-    check_ratios(cfg, n_train, num_classes_hint(cfg, data_root))
+    check_ratios(cfg, n_train, num_classes_hint(cfg, data_root), data_root)
     check_dataset(cfg, data_root)
     check_models(cfg, in_shape_hint(cfg, data_root), cache_dir)
     check_external_shells(cfg)
