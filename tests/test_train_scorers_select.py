@@ -1,5 +1,6 @@
 """Training core (dynamics recorder, checkpoints), the foundation scorers, selection, score files."""
 
+import json
 import math
 
 import numpy as np
@@ -178,6 +179,13 @@ def test_score_file_roundtrip_and_errors(tmp_path):
         scorefile.read(p, n=4)
     with pytest.raises(scorefile.ScoreFileError, match="dataset_sha256"):
         scorefile.read(p, n=3, dataset_sha256="other")
+    p.write_text("index,score\n0,1\n1,1.5\n2,-2.0\n")  # a valid file, other bytes than the meta records
+    with pytest.raises(scorefile.ScoreFileError, match=r"seed0\.csv: sha256 .* differs from the .* recorded in"):
+        scorefile.read(p, n=3)
+    # an external program's meta records no sha256: its file is checked for content only
+    meta = io.read_json(scorefile.meta_path(p))
+    del meta["sha256"]
+    scorefile.meta_path(p).write_text(json.dumps(meta))
     p.write_text("index,score\n0,1\n1,nan\n2,3\n")
     with pytest.raises(scorefile.ScoreFileError, match="NaN/inf"):
         scorefile.read(p, n=3)

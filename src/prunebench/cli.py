@@ -71,14 +71,14 @@ def cmd_long_tail(a) -> None:
 
 
 def cmd_noise(a) -> None:
-    from . import io
     from .data import load_dataset
+    from .data.labels import save_labels
     from .data.noise import inject_noise, parse_noise
 
     kind, rate = parse_noise(a.noise)
     ds = load_dataset(a.data)  # checks every array against the sha256 recorded when it was prepared
     y, flipped = inject_noise(ds.y_train, ds.num_classes, kind, rate, a.seed)
-    io.save_npz(a.out, y=y, flipped=flipped)
+    save_labels(a.out, y, flipped, noise=a.noise, seed=a.seed)
     print(f"{a.noise}: flipped {int(flipped.sum())} of {len(y)} labels (seed {a.seed}) → {a.out}")
 
 
@@ -173,13 +173,12 @@ def scorefile_meta(csv_path) -> str:
 def cmd_select(a) -> None:
     import numpy as np
 
-    from . import io
-    from .select import select
+    from .select import save_subset, select
 
     labels = _select_labels(a)
     if a.full:
         for out in a.out:
-            io.save_npy(out, np.arange(len(labels), dtype=np.int64))
+            save_subset(out, np.arange(len(labels), dtype=np.int64), labels, strategy="all")
         return
     R = len(a.ratios)
     if len(a.scores) != len(a.seed) or len(a.out) != R * len(a.seed):
@@ -189,25 +188,8 @@ def cmd_select(a) -> None:
         keep = a.keep or meta["keep"]
         for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
             kept = select(scores, keep, ratio, a.strategy, y=labels, seed=seed, **a.params)
-            io.save_npy(out, kept)
-            io.write_json(subset_meta_path(out), subset_meta(kept, labels, strategy=a.strategy, keep=keep))
+            save_subset(out, kept, labels, strategy=a.strategy, keep=keep)
             print(f"{a.strategy} seed{seed} r{ratio:.2f}: kept {len(kept)}/{len(labels)} → {out}")
-
-
-def subset_meta_path(out) -> str:
-    return str(out)[: -len(".npy")] + ".meta.json"
-
-
-def subset_meta(kept, labels, **extra) -> dict:
-    """A subset's meta: its per-class counts and the classes it leaves empty (named in the log)."""
-    import numpy as np
-
-    C = int(labels.max()) + 1
-    counts = np.bincount(labels[kept], minlength=C)
-    empty = [int(c) for c in np.flatnonzero((counts == 0) & (np.bincount(labels, minlength=C) > 0))]
-    if empty:
-        print(f"WARNING: the subset leaves class(es) {empty} with no sample")
-    return {**extra, "n_kept": int(len(kept)), "class_counts": counts.tolist(), "empty_classes": empty}
 
 
 def cmd_solve(a) -> None:
@@ -215,6 +197,7 @@ def cmd_solve(a) -> None:
     from . import io, scorefile
     from .data.contract import dataset_sha256
     from .scorers import ScoreContext, get_scorer
+    from .select import save_subset
     from .train import set_determinism
 
     info = get_scorer(a.method)
@@ -240,8 +223,7 @@ def cmd_solve(a) -> None:
         for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
             kept, meta = subsets[float(ratio)]
             timings[f"r{ratio:.2f}"] = meta.pop("timing", {})
-            io.save_npy(out, kept)
-            io.write_json(subset_meta_path(out), {**meta, **subset_meta(kept, ctx.y)})
+            save_subset(out, kept, ctx.y, **meta)
             print(f"{a.method} seed{seed} r{ratio:.2f}: kept {len(kept)}/{ctx.n}, status {meta.get('status')}, "
                   f"gap {meta.get('gap')}")
         _timing(Path(str(scores_out)[: -len(".csv")] + ".timing.json"), t0)
@@ -306,13 +288,32 @@ def cmd_list_scorers(a) -> None:
 def cmd_check_config(a) -> None:
     """What `snakemake -n` checks before any job, plus YAML errors with their line: Snakemake reports a
     broken --configfile only as "not valid JSON or YAML" (its --verbose traceback has the line)."""
+    cfg, specs = _checked_plan(a.configfile, a.workflow, a.data_root)
+    print(f"{', '.join(map(str, a.configfile))}: valid ({len(specs)} scorers, {len(cfg['sweeps'])} sweeps)")
+
+
+def cmd_verify(a) -> None:
+    """Every contract file of the plan against the sha256 its writer recorded."""
+    from . import plan
+    from .verify import print_report, verify
+
+    cfg, specs = _checked_plan(a.configfile, a.workflow, a.data_root)
+    files = plan.Files(cfg, specs).contract_files()
+    code = print_report(verify(files, a.root), plan.snakemake_command(a.configfile))
+    if code:
+        raise SystemExit(code)
+
+
+def _checked_plan(configfiles, workflow: str, data_root: str):
+    """The effective config of ``configfiles`` on the default, checked as `snakemake -n` checks it, and
+    its scorer specs."""
     import yaml
 
     from . import checks, plan
 
-    root = Path(a.workflow).parent
+    root = Path(workflow).parent
     cfg = {}
-    for f in a.configfile:
+    for f in configfiles:
         try:
             with open(f, encoding="utf-8") as fh:
                 loaded = yaml.safe_load(fh)
@@ -324,10 +325,11 @@ def cmd_check_config(a) -> None:
             raise ValueError(f"{f}: a config file is a mapping of keys, got {type(loaded).__name__}")
         cfg.update(loaded)  # Snakemake's own merge of several --configfile (one file: the file)
     cfg = plan.merge_config(yaml.safe_load((root / plan.DEFAULT_CONFIG).read_text()), cfg)
-    checks.validate_config(cfg, Path(a.workflow) / "schemas" / "config.schema.yaml")
-    checks.check_plan(cfg, plan.n_train_hint(cfg, a.data_root), data_root=a.data_root, cache_dir=None)
-    specs = plan.check(cfg, n_train=plan.n_train_hint(cfg, a.data_root))
-    print(f"{', '.join(map(str, a.configfile))}: valid ({len(specs)} scorers, {len(cfg['sweeps'])} sweeps)")
+    checks.validate_config(cfg, Path(workflow) / "schemas" / "config.schema.yaml")
+    if cfg.get("only_sweeps"):
+        cfg["sweeps"] = plan.only_sweeps(cfg["sweeps"], cfg["only_sweeps"])
+    checks.check_plan(cfg, plan.n_train_hint(cfg, data_root), data_root=data_root, cache_dir=None)
+    return cfg, plan.check(cfg, n_train=plan.n_train_hint(cfg, data_root))
 
 
 def cmd_list_models(a) -> None:
@@ -548,6 +550,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default="data", help="prepared datasets (default: data)")
     p.set_defaults(func=cmd_check_config)
 
+    p = sub.add_parser("verify", help="check every contract file of a plan against its recorded sha256",
+                       description="Check every contract file of the plan of the given config files (the default "
+                       "config when none is given) against the sha256 its writer recorded, and .npz/.pt "
+                       "archives by their zip CRCs; print the damaged and missing files and the "
+                       "`snakemake --forcerun` line that rebuilds them. Exit 1 when any is damaged or missing.")
+    p.add_argument("configfile", nargs="*", help="config files, in --configfile order (default: none)")
+    p.add_argument("--root", default=".", help="the folder the run's paths are relative to (default: .)")
+    p.add_argument("--workflow", default="workflow", help="the workflow folder (default: workflow)")
+    p.add_argument("--data-root", default="data", help="prepared datasets (default: data)")
+    p.set_defaults(func=cmd_verify)
+
     p = sub.add_parser("list-models", help="registered model names")
     p.set_defaults(func=cmd_list_models)
     return ap
@@ -574,9 +587,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     args = build_parser().parse_args(argv)
     _exit_cleanly_on_signals()
+    from .io import StorageError
+
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError, StorageError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"prunebench {args.cmd}: error: {msg}", file=sys.stderr)
         raise SystemExit(2) from None

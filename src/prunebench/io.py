@@ -1,8 +1,16 @@
-"""Atomic file writing and hashing: the only place the package writes files.
+"""Atomic file writing, hashing and verified reading: the only place the package writes files.
 
 Every writer goes to a temporary file in the destination directory and
 ``os.replace``-s it into place, so a killed process never leaves a half file
 that Snakemake or DVC would take for a finished one.
+
+Integrity: every JSON file written here carries its own sha256 (``content_sha256``, the hash of the
+file's canonical text without that key), and every binary or CSV contract file has its sha256 recorded
+by its writer in its record: the per-file sidecar ``X.meta.json`` (``sha256``: scores, subsets,
+labels) or the folder's manifest (``files``: ``meta.json`` of a prepared dataset, ``surrogate.json`` of a
+surrogate run). Readers (:func:`read_json`, :func:`load_npz`, :func:`load_npy`, :func:`load_torch`,
+:func:`verify_file`) check it before use, and check ``.npz``/``.pt`` archives structurally (zip CRC), so
+a damaged file stops the job with one line naming it and the command that rebuilds it.
 """
 
 from __future__ import annotations
@@ -20,8 +28,17 @@ from typing import Any
 
 import numpy as np
 
-TMP_PREFIX = ".tmp-prunebench-"
+from .paths import rebuild_target
 
+TMP_PREFIX = ".tmp-prunebench-"
+#: the key under which a JSON file written here records its own sha256
+SELF_HASH = "content_sha256"
+#: folder manifests that record the sha256 of the files below them (``files``: relative path → sha256)
+MANIFESTS = ("meta.json", "surrogate.json")
+
+
+class IntegrityError(ValueError):
+    """A file whose bytes are not what its writer recorded (or not a well-formed archive)."""
 
 
 def _file_mode() -> int:
@@ -39,8 +56,14 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     On any exception the temp file is removed and ``path`` is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(), suffix=suffix or path.suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(), suffix=suffix or path.suffix, dir=path.parent)
+    except OSError as exc:
+        err = storage_error(exc, path)
+        if err is None:
+            raise
+        raise err from None
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp makes the file 0600 and os.replace keeps the mode: give outputs the mode open()
@@ -52,10 +75,46 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+            tmp_path.unlink()  # first: a full disk gets the space back for the error message
+        err = storage_error(exc, path)
+        if err is not None:
+            raise err from None
         raise
+
+
+class StorageError(OSError):
+    """A write the file system refused: disk full, read-only, no permission (one line, in the job's log)."""
+
+
+def storage_error(exc: BaseException, path: Path) -> StorageError | None:
+    """The one-line error for a write to ``path`` that failed for want of space or of write access, or
+    None for any other failure."""
+    import errno
+    import shutil
+
+    folder = next((p for p in [path.parent, *path.parents] if p.exists()), Path("."))
+    no_space = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    no_space |= isinstance(exc, OSError) and exc.errno is None and " written" in str(exc)  # numpy: "N requested and M written"
+    if no_space:
+        free = shutil.disk_usage(folder).free
+        return StorageError(f"{path}: no space left on the device while writing it ({_size(free)} "
+                                          f"free in {folder}); nothing was written — free space or move the run "
+                                          "to a larger disk, then rerun")
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        why = "is on a read-only file system" if exc.errno == errno.EROFS else "is not writable"
+        return StorageError(f"{folder}: the folder {why}, so {path.name} cannot be written; make it "
+                                       "writable (or run in a writable copy), then rerun")
+    return None
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
 
 
 def _tmp_prefix() -> str:
@@ -96,18 +155,33 @@ def sweep_stale_temps(*roots: str | os.PathLike) -> list[Path]:
     return gone
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def write_bytes(path: str | os.PathLike, data: bytes) -> str:
+    """Returns the sha256 of ``data`` (for the file's record)."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+def write_text(path: str | os.PathLike, text: str) -> str:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def _json_text(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+
+
+def _self_hash(obj: dict) -> str:
+    """sha256 of ``obj``'s canonical text as it reads back (numpy values, int keys: as JSON has them)."""
+    return hashlib.sha256(_json_text(json.loads(_json_text(obj))).encode("utf-8")).hexdigest()
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Deterministic JSON: sorted keys, fixed indent, trailing newline."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """Deterministic JSON: sorted keys, fixed indent, trailing newline; a mapping records its own
+    sha256 under :data:`SELF_HASH`, which :func:`read_json` checks."""
+    if isinstance(obj, dict):
+        body = {k: v for k, v in obj.items() if k != SELF_HASH}
+        obj = {**body, SELF_HASH: _self_hash(body)}
+    write_text(path, _json_text(obj))
 
 
 def _json_default(o: Any) -> Any:
@@ -123,23 +197,41 @@ def _json_default(o: Any) -> Any:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file; one written by :func:`write_json` is checked against the sha256 it records (and
+    returned without that key). A file without the key (an external program's) is read as it is."""
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        try:
+            obj = json.load(fh)
+        except ValueError as exc:
+            raise IntegrityError(f"{path}: not valid JSON ({exc}); {rebuild_hint(path)}") from None
+    if isinstance(obj, dict) and SELF_HASH in obj:
+        want = obj.pop(SELF_HASH)
+        with _timed_check():
+            got = _self_hash(obj)
+        if got != want:
+            raise IntegrityError(_mismatch(path, want, got, "its own content_sha256"))
+    return obj
 
 
-def save_npy(path: str | os.PathLike, arr: np.ndarray) -> None:
+def save_npy(path: str | os.PathLike, arr: np.ndarray) -> str:
+    """Returns the written file's sha256 (for its record)."""
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, arr, allow_pickle=False)
+        digest = sha256_file(tmp)
+    return digest
 
 
-def save_npz(path: str | os.PathLike, compressed: bool = False, **arrays: np.ndarray) -> None:
-    """npz with deterministic bytes (numpy writes fixed zip timestamps)."""
+def save_npz(path: str | os.PathLike, compressed: bool = False, **arrays: np.ndarray) -> str:
+    """npz with deterministic bytes (numpy writes fixed zip timestamps); returns its sha256."""
     with atomic_path(path, suffix=".npz") as tmp:
         (np.savez_compressed if compressed else np.savez)(tmp, **arrays)
+        digest = sha256_file(tmp)
+    return digest
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load every array of an npz, with a clear error for a truncated file."""
+    """Load every array of an npz after :func:`verify_file`, with a clear error for a truncated file."""
+    verify_file(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -148,6 +240,30 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except Exception as exc:  # zipfile.BadZipFile, ValueError, EOFError, ...
         raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})"
                          + _prepared_data_hint(path)) from exc
+
+
+def load_npy(path: str | os.PathLike) -> np.ndarray:
+    """An ``.npy`` array after :func:`verify_file`."""
+    verify_file(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise IntegrityError(f"{path}: not a readable .npy file ({exc}); {rebuild_hint(path)}") from None
+
+
+def load_torch(path: str | os.PathLike) -> Any:
+    """A ``.pt`` file (weights only) after :func:`verify_file`: torch's own reader checks no CRC."""
+    import torch
+
+    verify_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise IntegrityError(f"{path}: unreadable checkpoint ({exc}); {rebuild_hint(path)}") from None
 
 
 def _prepared_data_hint(path: str | os.PathLike) -> str:
@@ -159,16 +275,28 @@ def _prepared_data_hint(path: str | os.PathLike) -> str:
             f"or run `prunebench fetch --dataset NAME --out {p.parent}` with the config's dataset options")
 
 
-def torch_save(path: str | os.PathLike, obj: Any) -> None:
+def torch_save(path: str | os.PathLike, obj: Any) -> str:
+    """Returns the written file's sha256 (for its record)."""
     import torch
 
-    with atomic_path(path, suffix=".pt") as tmp, open(tmp, "wb") as fh:
-        # through a file object torch names the archive "archive", not after the (random) temp
-        # file: the same checkpoint gives the same bytes
-        torch.save(obj, fh)
+    with atomic_path(path, suffix=".pt") as tmp:
+        try:
+            with open(tmp, "wb") as fh:
+                # through a file object torch names the archive "archive", not after the (random) temp
+                # file: the same checkpoint gives the same bytes
+                torch.save(obj, fh)
+        except RuntimeError as exc:  # torch words a full disk as "[enforce fail …] unexpected pos …"
+            import errno
+            import shutil
+
+            if shutil.disk_usage(tmp.parent).free < 1 << 20:
+                raise OSError(errno.ENOSPC, str(exc)) from exc
+            raise
+        digest = sha256_file(tmp)
+    return digest
 
 
-def write_csv(path: str | os.PathLike, header: list[str], rows: list[list[Any]] | np.ndarray) -> None:
+def write_csv(path: str | os.PathLike, header: list[str], rows: list[list[Any]] | np.ndarray) -> str:
     import csv
     import io
 
@@ -177,7 +305,7 @@ def write_csv(path: str | os.PathLike, header: list[str], rows: list[list[Any]] 
     w.writerow(header)
     for row in rows:
         w.writerow([_fmt(v) for v in row])
-    write_text(path, buf.getvalue())
+    return write_text(path, buf.getvalue())
 
 
 def write_dataframe(path: str | os.PathLike, df: Any) -> None:
@@ -207,3 +335,114 @@ def sha256_array(arr: np.ndarray) -> str:
     h.update(str(arr.shape).encode())
     h.update(arr.tobytes())
     return h.hexdigest()
+
+
+# --- verified reading ---------------------------------------------------------------------------
+
+def sidecar(path: str | os.PathLike) -> Path:
+    """The per-file record of ``path``: ``X.meta.json`` beside ``X.csv`` / ``X.npy`` / ``X.npz``."""
+    p = Path(path)
+    return p.with_name(p.name[: -len(p.suffix)] + ".meta.json")
+
+
+def record_of(path: str | os.PathLike) -> tuple[str | None, Path | None]:
+    """``(sha256, record file)`` recorded for ``path`` by its writer: ``sha256`` of its sidecar, or its
+    entry under ``files`` in the manifest of its folder (or of the folder above, for
+    ``checkpoints/stepK.pt``). ``(None, None)`` when nothing records it (an external program's file)."""
+    p = Path(path)
+    if p.suffix in (".csv", ".npy", ".npz") and sidecar(p).exists():
+        return read_json(sidecar(p)).get("sha256"), sidecar(p)
+    for folder in (p.parent, p.parent.parent):
+        for name in MANIFESTS:
+            m = folder / name
+            if m.exists() and m != p:
+                rel = p.relative_to(folder).as_posix()
+                digest = (read_json(m).get("files") or {}).get(rel)
+                if digest is not None:
+                    return digest, m
+    return None, None
+
+
+def check_archive(path: str | os.PathLike) -> None:
+    """``.npz`` and ``.pt`` are zip archives: every member's CRC must match (torch's reader checks none)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise IntegrityError(f"{path}: not a readable archive ({exc}); {rebuild_hint(path)}") from None
+    if bad is not None:
+        raise IntegrityError(f"{path}: member {bad} fails its zip CRC (the bytes changed after writing); "
+                             f"{rebuild_hint(path)}")
+
+
+def verify_file(path: str | os.PathLike) -> str | None:
+    """Check ``path`` before use: its sha256 against its record (:func:`record_of`) and, for ``.npz`` and
+    ``.pt``, its zip CRCs. Returns the recorded sha256 (None when unrecorded); IntegrityError naming the
+    file, the record, and the command that rebuilds it, when they disagree."""
+    with _timed_check():
+        return _verify_file(path)
+
+
+def _verify_file(path: str | os.PathLike) -> str | None:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: file missing; {rebuild_hint(p)}")
+    want, rec = record_of(p)
+    if want is not None:
+        got = sha256_file(p)
+        if got != want:
+            raise IntegrityError(_mismatch(p, want, got, str(rec)))
+    if p.suffix in (".npz", ".pt"):
+        check_archive(p)
+    return want
+
+
+def _mismatch(path, want: str, got: str, where: str) -> str:
+    return (f"{path}: sha256 {got[:16]}… differs from the {want[:16]}… recorded in {where} (the file changed "
+            f"after it was written); {rebuild_hint(path)}")
+
+
+#: benchmarks/integrity_cost.py: each process adds the seconds its checks took to this file, when set
+CHECK_TIMING_ENV = "PRUNEBENCH_CHECK_TIMING"
+_checks = {"seconds": 0.0, "depth": 0, "reporting": False}
+
+
+@contextlib.contextmanager
+def _timed_check() -> Iterator[None]:
+    if CHECK_TIMING_ENV not in os.environ:
+        yield
+        return
+    import atexit
+    import time
+
+    if not _checks["reporting"]:
+        _checks["reporting"] = True
+        atexit.register(_report_check_seconds)
+    _checks["depth"] += 1
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        _checks["depth"] -= 1
+        if _checks["depth"] == 0:  # a manifest read inside a file check counts once
+            _checks["seconds"] += time.perf_counter() - t0
+
+
+def _report_check_seconds() -> None:
+    with open(os.environ[CHECK_TIMING_ENV], "a", encoding="utf-8") as fh:  # benchmark output, not a contract file
+        fh.write(f"{_checks['seconds']:.6f}\n")
+
+
+#: the environment variable the workflow sets to the command line that runs this plan
+COMMAND_ENV = "PRUNEBENCH_SNAKEMAKE"
+
+
+def rebuild_hint(path: str | os.PathLike) -> str:
+    """``rebuild it: snakemake … --forcerun TARGET`` for a damaged file (its producing job's declared
+    output: :func:`prunebench.paths.rebuild_target`); the run's own command line when the workflow set it."""
+    cmd = os.environ.get(COMMAND_ENV) or "snakemake --cores all"
+    return f"rebuild it: {cmd} --forcerun {rebuild_target(path)}"

@@ -47,6 +47,7 @@ def parse(path: str | Path, kind: str) -> dict:
 #: ``retrain``'s ``{dir}`` is ``retrain`` under the run's budget, ``budget/{budget}`` under another one.
 TEMPLATES = {
     "labels": "results/{exp}/{dataset}/{noise}/labels.npz",
+    "labels_meta": "results/{exp}/{dataset}/{noise}/labels.meta.json",  # its record (sha256, noise, seed)
     "scores": "results/{exp}/{dataset}/{noise}/scores/{arch}/{scorer}/seed{s}",
     "subset": "results/{exp}/{dataset}/{noise}/subsets/{arch}/{scorer}/{strategy}/r{ratio}/seed{s}",
     "retrain": "results/{exp}/{dataset}/{noise}/{dir}/{arch}/{scorer}/{strategy}/r{ratio}/{target}/seed{s}.json",
@@ -158,6 +159,25 @@ def parse_job(path: str | Path) -> dict | None:
                     d["seed"] = int(d.pop("s"))
                 return {"stage": stage, **d}
     return None
+
+
+_VARIANT_RUN = re.compile(r"(?P<run>(?:.*/)?surrogate/[^/]+/(?!seed\d+/)[^/]+/seed\d+)/.+$")
+_CHECKPOINT = re.compile(r"(?P<run>.+)/checkpoints/[^/]+\.pt$")
+
+
+def rebuild_target(path: str | Path) -> str:
+    """The output of a rule whose job writes ``path`` (what ``snakemake --forcerun`` takes): the file
+    itself, or, for a file inside a surrogate run that the rule does not declare one by one, the run's
+    ``surrogate.json`` (a checkpoint of a plain run) or the run folder (a surrogate variant's run, one
+    directory output, partitions included)."""
+    p = str(path).replace("\\", "/")
+    m = _VARIANT_RUN.match(p)
+    if m:
+        return m.group("run")
+    m = _CHECKPOINT.match(p)
+    if m:
+        return m.group("run") + "/surrogate.json"
+    return p
 
 
 def labels_path(exp: str, dataset: str, noise: str) -> str:

@@ -108,6 +108,13 @@ PROTOCOLS = ("release", "uniform")
 UNIFORM_STRATEGY = "keep"
 
 
+def snakemake_command(configfiles) -> str:
+    """The command line that runs the plan of ``configfiles`` (named in rebuild hints)."""
+    import shlex
+
+    return " ".join(["snakemake --cores all"] + [f"--configfile {shlex.quote(str(f))}" for f in configfiles])
+
+
 def dataset_id(cfg: dict) -> str:
     d = cfg["dataset"]
     return d.get("id") or d["name"]
@@ -857,8 +864,11 @@ class Files:
             here = dict(exp=exp, dataset=ds, noise=nz, arch=arch)
             out.update(paths.rule_path("data", f, dataset=ds) for f in ("train.npz", "test.npz", "meta.json"))
             out.add(paths.labels_path(exp, ds, nz))
+            out.add(paths.rule_path("labels_meta", exp=exp, dataset=ds, noise=nz))
             if sc == "full":
-                out.update(paths.subset_path(exp, ds, nz, arch, "full", "all", 0, s) for s in self.seeds)
+                full = dict(scorer="full", strategy="all", ratio="0.00")
+                out.update(paths.rule_path("subset", ext, s=s, **here, **full)
+                           for s in self.seeds for ext in (".npy", ".meta.json"))
                 continue
             spec = self.specs[sc]
             subset = dict(scorer=sc, strategy=st["strategy"], ratio=st["ratio"])

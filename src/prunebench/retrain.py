@@ -12,7 +12,7 @@ RETRAIN_SEED_OFFSET = 10_000  # retraining seed s uses torch seed 10000+s (surro
 
 
 def load_subset(path, n: int) -> np.ndarray:
-    idx = np.load(path, allow_pickle=False)
+    idx = io.load_npy(path)  # checked against the sha256 in its .meta.json
     if idx.ndim != 1 or idx.dtype.kind not in "iu":
         raise ValueError(f"{path}: a subset must be a 1-d integer array, got {idx.dtype} {idx.shape}")
     if len(idx) == 0:

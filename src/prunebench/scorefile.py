@@ -6,6 +6,7 @@ Any program, in any language, that writes this pair is a scorer; the DAG runs
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -33,11 +34,12 @@ def write(csv_path: str | os.PathLike, scores: np.ndarray, method: str, keep: st
     if not np.all(np.isfinite(scores)):
         bad = np.flatnonzero(~np.isfinite(scores))[:5].tolist()
         raise ValueError(f"{method}: non-finite scores at indices {bad}")
-    lines = ["index,score"] + [f"{i},{v!r}" for i, v in enumerate(scores.tolist())]
+    text = "\n".join(["index,score"] + [f"{i},{v!r}" for i, v in enumerate(scores.tolist())]) + "\n"
     meta = {"method": method, "keep": keep, "params": params, "dataset_sha256": dataset_sha256,
-            "version": __version__, "n": len(scores), **(extra or {})}
+            "version": __version__, "n": len(scores), **(extra or {}),
+            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}  # checked by read()
     io.write_json(meta_path(csv_path), meta)
-    io.write_text(csv_path, "\n".join(lines) + "\n")
+    io.write_text(csv_path, text)
 
 
 def read(csv_path: str | os.PathLike, n: int | None = None, dataset_sha256: str | None = None) -> tuple[np.ndarray, dict]:
@@ -50,8 +52,9 @@ def read(csv_path: str | os.PathLike, n: int | None = None, dataset_sha256: str 
         raise ScoreFileError(f"{p}: meta file {mp.name} missing")
     try:
         meta = io.read_json(mp)
-    except ValueError as exc:
-        raise ScoreFileError(f"{mp}: not valid JSON ({exc})") from exc
+        io.verify_file(p)  # the CSV's sha256, when its meta records one (a program of ours always does)
+    except io.IntegrityError as exc:
+        raise ScoreFileError(str(exc)) from None
     missing = [f for f in META_FIELDS if f not in meta]
     if missing:
         raise ScoreFileError(f"{mp}: meta lacks field(s) {', '.join(missing)}")

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -7,10 +8,12 @@ import yaml
 
 from snakemake.utils import validate
 
-from prunebench import checks, paths, plan
+from prunebench import checks, io, paths, plan
 from prunebench.scorers import get_scorer
 
 checks.refuse_workflow_dir(workflow.basedir)
+# the command a job's integrity error names to rebuild a damaged file (prunebench.io.rebuild_hint)
+os.environ[io.COMMAND_ENV] = plan.snakemake_command(workflow.configfiles)
 DEFAULT_CONFIG = Path(workflow.basedir).parent / "config" / "config.yaml"
 # a --configfile states what it changes (plan.merge_config: named entries merged, other keys replaced)
 _effective = plan.merge_config(yaml.safe_load(DEFAULT_CONFIG.read_text()), config)

@@ -54,7 +54,8 @@ rule noise:
         train=paths.rule_path("data", "train.npz"),
         meta=paths.rule_path("data", "meta.json"),
     output:
-        paths.rule_path("labels"),
+        labels=paths.rule_path("labels"),
+        meta=paths.rule_path("labels_meta"),
     log:
         paths.log_path("noise"),
     benchmark:
@@ -65,4 +66,4 @@ rule noise:
         seed=config.get("noise_seed", 0),
     shell:
         "prunebench noise --data data/{wildcards.dataset} --noise {wildcards.noise} "
-        "--seed {params.seed} --out {output} > {log} 2>&1"
+        "--seed {params.seed} --out {output.labels} > {log} 2>&1"

@@ -35,13 +35,18 @@ rule select_full:
     input:
         labels=paths.rule_path("labels"),
     output:
-        paths.rule_path("subset", ".npy", scorer="full", strategy="all", ratio="0.00"),
+        subset=paths.rule_path(
+            "subset", ".npy", scorer="full", strategy="all", ratio="0.00"
+        ),
+        meta=paths.rule_path(
+            "subset", ".meta.json", scorer="full", strategy="all", ratio="0.00"
+        ),
     log:
         paths.log_path("select_full"),
     conda:
         "../envs/data.yaml"
     shell:
-        "prunebench select --full --labels {input.labels} --ratios 0 --out {output} > {log} 2>&1"
+        "prunebench select --full --labels {input.labels} --ratios 0 --out {output.subset} > {log} 2>&1"
 
 
 rule solve:

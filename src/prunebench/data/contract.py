@@ -108,8 +108,9 @@ def _write_prepared(name: str, out_dir, xtr, ytr, xte, yte, info: dict, num_clas
         **info,
     }
     out = Path(out_dir)
-    io.save_npz(out / "train.npz", x=xtr, y=ytr)
-    io.save_npz(out / "test.npz", x=xte, y=yte)
+    # the manifest records each file's sha256: readers (io.load_npz) check it before use
+    meta["files"] = {"train.npz": io.save_npz(out / "train.npz", x=xtr, y=ytr),
+                     "test.npz": io.save_npz(out / "test.npz", x=xte, y=yte)}
     io.write_json(out / "meta.json", meta)
     return meta
 
@@ -150,7 +151,7 @@ def derive_long_tail(base_dir: str | os.PathLike, out_dir: str | os.PathLike, ra
     base = load_dataset(base_dir)
     keep = long_tail_indices(base.y_train, base.num_classes, ratio, seed)
     info = {k: v for k, v in base.meta.items() if k not in {"name", "num_classes", "shape", "n_train", "n_test",
-                                                             "x_dtype", "mean", "std", "sha256", "long_tail"}}
+                                                             "x_dtype", "mean", "std", "sha256", "long_tail", "files"}}
     info["long_tail"] = {
         "ratio": float(ratio),
         "seed": int(seed),

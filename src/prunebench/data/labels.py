@@ -30,6 +30,15 @@ def check_labels(y: np.ndarray, num_classes: int, path: str | os.PathLike, n: in
     return y
 
 
+def save_labels(path: str | os.PathLike, y: np.ndarray, flipped: np.ndarray, **info) -> None:
+    """``labels.npz`` (``y``, ``flipped``) and its record ``labels.meta.json`` (``info``, the count of
+    flipped labels, and the npz's sha256, which every reader checks before use)."""
+    from .. import io
+
+    digest = io.save_npz(path, y=y, flipped=flipped)
+    io.write_json(io.sidecar(path), {**info, "n": int(len(y)), "n_flipped": int(np.sum(flipped)), "sha256": digest})
+
+
 def check_labels_file(labels_path: str | os.PathLike, data_dir: str | os.PathLike) -> np.ndarray:
     """Load ``labels.npz`` and check it against ``data_dir/meta.json`` (classes, training-set size)."""
     from .. import io

@@ -21,6 +21,21 @@ def register_strategy(name: str):
     return STRATEGIES.decorator(name, lambda fn: fn)
 
 
+def save_subset(path, kept: np.ndarray, labels: np.ndarray, **extra) -> None:
+    """A subset ``.npy`` (sorted kept indices) and its meta ``.meta.json``: ``extra``, the per-class counts,
+    the classes it leaves empty (named in the log), and the npy's sha256, which readers check."""
+    from .. import io
+
+    C = int(labels.max()) + 1
+    counts = np.bincount(labels[kept], minlength=C)
+    empty = [int(c) for c in np.flatnonzero((counts == 0) & (np.bincount(labels, minlength=C) > 0))]
+    if empty:
+        print(f"WARNING: the subset leaves class(es) {empty} with no sample")
+    digest = io.save_npy(path, kept)
+    io.write_json(io.sidecar(path), {**extra, "n_kept": int(len(kept)), "class_counts": counts.tolist(),
+                                     "empty_classes": empty, "sha256": digest})
+
+
 def n_removed(n: int, ratio: float) -> int:
     if not 0 <= ratio < 1:
         raise ValueError(f"pruning ratio must be in [0, 1), got {ratio}")

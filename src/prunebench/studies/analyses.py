@@ -203,7 +203,7 @@ def noisy_removed(subset_files, labels_files) -> pd.DataFrame:
         n_flipped = int(flipped.sum())
         if n_flipped == 0 or k["ratio"] <= 0:
             continue
-        kept = np.asarray(np.load(p, allow_pickle=False), dtype=np.int64)
+        kept = np.asarray(io.load_npy(p), dtype=np.int64)
         if kept.size and (kept.min() < 0 or kept.max() >= n):
             raise ValueError(f"{p}: kept index out of range 0..{n - 1}")
         removed = np.ones(n, dtype=bool)
@@ -647,7 +647,7 @@ def class_composition(subset_files, labels_file, seeds: Iterable[int] | None = (
         y = np.asarray(labels[key]["y"], dtype=np.int64)
         classes = np.unique(y)
         full = np.bincount(y, minlength=int(classes.max()) + 1)
-        kept = np.asarray(np.load(p, allow_pickle=False), dtype=np.int64)
+        kept = np.asarray(io.load_npy(p), dtype=np.int64)
         counts = np.bincount(y[kept], minlength=full.size)
         n_kept = int(kept.size)
         for c in classes:

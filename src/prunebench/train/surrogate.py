@@ -119,6 +119,7 @@ def train_surrogate(
     from .loop import Normalizer
 
     out = Path(out_dir)
+    files: dict[str, str] = {}  # sha256 of every file of the run, recorded in surrogate.json
     ds = load_dataset(data_dir)
     y = io.load_npz(labels_path)["y"]
     if len(y) != len(ds.y_train):
@@ -127,7 +128,7 @@ def train_surrogate(
     if indices is not None:
         indices = np.asarray(indices, np.int64)
         x_train, y = x_train[indices], y[indices]
-        io.save_npy(out / "indices.npy", indices)
+        files["indices.npy"] = io.save_npy(out / "indices.npy", indices)
     rec = Recipe.from_dict(recipe)
     set_determinism(seed, threads)
     dev = resolve_device(device)
@@ -144,7 +145,7 @@ def train_surrogate(
 
     def save(step, epoch, lr, state):
         rel = f"checkpoints/step{step}.pt"
-        io.torch_save(out / rel, {"step": step, "epoch": epoch, "lr": lr, "state_dict": state})
+        files[rel] = io.torch_save(out / rel, {"step": step, "epoch": epoch, "lr": lr, "state_dict": state})
         ckpts.append({"step": step, "epoch": epoch, "lr": lr, "path": rel,
                       "sampled": step in sampled, "epoch_end": step in extra})
 
@@ -152,9 +153,10 @@ def train_surrogate(
     res = fit(model, x_train, y, rec, seed, dev, norm=norm, record=True,
               checkpoint_steps=sorted(set(sampled) | set(extra)), on_checkpoint=save,
               desc=f"surrogate {arch} seed{seed}", progress=progress, record_eval=eval_pass)
-    io.save_npz(out / "dynamics.npz", **res.dynamics)
-    io.torch_save(out / "model.pt", {k: v.cpu() for k, v in model.state_dict().items()})
-    io.write_csv(out / "train_log.csv", list(res.log[0].keys()), [list(r.values()) for r in res.log])
+    files["dynamics.npz"] = io.save_npz(out / "dynamics.npz", **res.dynamics)
+    files["model.pt"] = io.torch_save(out / "model.pt", {k: v.cpu() for k, v in model.state_dict().items()})
+    files["train_log.csv"] = io.write_csv(out / "train_log.csv", list(res.log[0].keys()),
+                                          [list(r.values()) for r in res.log])
     meta = {
         "arch": arch,
         "model_kw": model_kw or {},
@@ -173,6 +175,7 @@ def train_surrogate(
         "norm": {"mean": ds.meta["mean"], "std": ds.meta["std"]},
         "final_train_acc": res.log[-1]["train_acc"],
         **({"partition": partition} if partition is not None else {}),
+        "files": dict(sorted(files.items())),
     }
     io.write_json(out / "surrogate.json", meta)
     del torch
@@ -226,15 +229,8 @@ class SurrogateRun:
 
     def load_model(self, checkpoint: dict | None = None, device="cpu"):
         """The final model, or the parameters of ``checkpoint`` (an entry of meta)."""
-        import torch
-
         model = self.build_model()
         p = self.path / (checkpoint["path"] if checkpoint else "model.pt")
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: checkpoint missing (re-run the surrogate rule)")
-        try:
-            obj = torch.load(p, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, OSError, ValueError) as exc:
-            raise ValueError(f"{p}: unreadable checkpoint ({exc}); re-run the surrogate rule") from None
+        obj = io.load_torch(p)  # checked against its sha256 in surrogate.json, and its zip CRCs
         model.load_state_dict(obj["state_dict"] if checkpoint else obj)
         return model.to(device)
