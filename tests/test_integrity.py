@@ -150,7 +150,7 @@ def test_a_changed_score_digit_stops_selection(tmp_path, capsys, digits_dir, lab
 def test_a_changed_subset_stops_retraining(tmp_path, capsys, digits_dir, labels_file):
     y = io.load_npz(labels_file)["y"]
     sub = tmp_path / "r0.50" / "seed0.npy"
-    save_subset(sub, np.arange(0, len(y), 2, dtype=np.int64), y, strategy="keep")
+    save_subset(sub, np.arange(0, len(y), 2, dtype=np.int64), y, {"strategy": "keep"})
     assert io.read_json(io.sidecar(sub))["sha256"] == io.sha256_file(sub)
     np.save(sub, np.arange(1, len(y), 2, dtype=np.int64))  # a valid subset, not the one recorded
     err = cli_error(capsys, ["retrain", "--data", digits_dir, "--labels", labels_file, "--subset", sub,

@@ -178,7 +178,7 @@ def cmd_select(a) -> None:
     labels = _select_labels(a)
     if a.full:
         for out in a.out:
-            save_subset(out, np.arange(len(labels), dtype=np.int64), labels, strategy="all")
+            save_subset(out, np.arange(len(labels), dtype=np.int64), labels, {"strategy": "all"})
         return
     R = len(a.ratios)
     if len(a.scores) != len(a.seed) or len(a.out) != R * len(a.seed):
@@ -188,7 +188,7 @@ def cmd_select(a) -> None:
         keep = a.keep or meta["keep"]
         for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
             kept = select(scores, keep, ratio, a.strategy, y=labels, seed=seed, **a.params)
-            save_subset(out, kept, labels, strategy=a.strategy, keep=keep)
+            save_subset(out, kept, labels, {"strategy": a.strategy, "keep": keep})
             print(f"{a.strategy} seed{seed} r{ratio:.2f}: kept {len(kept)}/{len(labels)} → {out}")
 
 
@@ -223,7 +223,7 @@ def cmd_solve(a) -> None:
         for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
             kept, meta = subsets[float(ratio)]
             timings[f"r{ratio:.2f}"] = meta.pop("timing", {})
-            save_subset(out, kept, ctx.y, **meta)
+            save_subset(out, kept, ctx.y, meta)
             print(f"{a.method} seed{seed} r{ratio:.2f}: kept {len(kept)}/{ctx.n}, status {meta.get('status')}, "
                   f"gap {meta.get('gap')}")
         _timing(Path(str(scores_out)[: -len(".csv")] + ".timing.json"), t0)

@@ -21,7 +21,7 @@ def register_strategy(name: str):
     return STRATEGIES.decorator(name, lambda fn: fn)
 
 
-def save_subset(path, kept: np.ndarray, labels: np.ndarray, **extra) -> None:
+def save_subset(path, kept: np.ndarray, labels: np.ndarray, extra: dict) -> None:
     """A subset ``.npy`` (sorted kept indices) and its meta ``.meta.json``: ``extra``, the per-class counts,
     the classes it leaves empty (named in the log), and the npy's sha256, which readers check."""
     from .. import io

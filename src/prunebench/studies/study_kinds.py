@@ -121,7 +121,7 @@ def epsilon(inputs, out, data: str, labels: str, surrogates: list, seeds: list, 
                                           max_exact_n=params["max_exact_n"], max_removed=int(max_removed_frac * n))
             kept = np.setdiff1d(np.arange(n), removed).astype(np.int64)
             sub = root / f"e{mult:g}" / f"seed{seed}.npy"
-            save_subset(sub, kept, ctx.y, strategy="epsilon", epsilon_mult=mult)
+            save_subset(sub, kept, ctx.y, {"strategy": "epsilon", "epsilon_mult": mult})
             res = retrain_many(data, labels, [sub], [root / f"e{mult:g}" / f"seed{seed}.json"], target, recipe,
                                [seed], {"scorer": "optprune", "epsilon_mult": mult}, device=device, threads=threads,
                                model_kw=model_kw, progress=False)[0]
