@@ -15,11 +15,11 @@ from scipy.stats import entropy as scipy_entropy
 
 from prunebench import io
 from prunebench.models import build_model, head
+from prunebench.numeric import error_l2
 from prunebench.scorers import get_scorer
 from prunebench.scorers.baselines import (
     area_under_margin,
     entropy_scores,
-    error_l2,
     grand_last_layer,
     least_confidence_scores,
     logits_and_features,

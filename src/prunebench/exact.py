@@ -17,8 +17,9 @@ Models (``model=``):
 
 Training is full-batch gradient descent on :func:`objective` for a fixed
 number of steps, ``θ_{t+1} = θ_t − η_t ∇J(θ_t)``, with ``η_t`` from
-:func:`lr_at` (constant by default). Every call with the same inputs gives
-bit-identical parameters (no randomness besides the seeded init; float64 CPU).
+:func:`prunebench.numeric.lr_at` (constant by default; the schedules of
+``train.Recipe``). Every call with the same inputs gives bit-identical
+parameters (no randomness besides the seeded init; float64 CPU).
 
 Parameters are a ``list`` of float64 tensors; :func:`flat` / :func:`unflat`
 convert to and from one vector.
@@ -32,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .numeric import lr_at
 
 MODELS = ("logreg", "mlp", "mlp_relu")
 DTYPE = torch.float64
@@ -89,16 +92,6 @@ def objective(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, weig
         w = torch.as_tensor(weights, dtype=losses.dtype)
         data = (w * losses).sum() / w.sum()
     return data + 0.5 * weight_decay * sqnorm(params)
-
-
-def lr_at(step: int, steps: int, lr: float, schedule: str = "constant") -> float:
-    """Learning rate of GD update ``step`` (0-based) of ``steps``:
-    ``constant`` or ``cosine`` (``½·lr·(1 + cos(π·step/steps))``, as ``train.Recipe``)."""
-    if schedule == "constant":
-        return float(lr)
-    if schedule == "cosine":
-        return 0.5 * float(lr) * (1 + math.cos(math.pi * step / steps))
-    raise ValueError(f"unknown schedule {schedule!r}: use constant or cosine")
 
 
 def _as_data(X, y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,7 +156,7 @@ def train_many(X, y, num_classes: int, weights, model: str = "logreg", steps: in
     hist = [[p.clone() for p in params]] if keep else None
     with torch.no_grad():
         for t in range(steps):
-            eta = lr_at(t, steps, lr, schedule)
+            eta = lr_at(t, steps, float(lr), schedule)
             grads = _data_grads(params, Xt, Y, scale, model)
             params = [p - eta * (g + weight_decay * p) for p, g in zip(params, grads)]
             if keep:
@@ -180,7 +173,7 @@ def trajectory(X, y, num_classes: int, weights=None, model: str = "logreg", step
     n = len(np.asarray(y))
     w = np.ones((1, n)) if weights is None else np.asarray(weights, dtype=np.float64)[None]
     out = train_many(X, y, num_classes, w, model, steps, lr, weight_decay, hidden, seed, init, schedule, keep)
-    lrs = [lr_at(t, steps, lr, schedule) for t in range(steps)]
+    lrs = [lr_at(t, steps, float(lr), schedule) for t in range(steps)]
     if keep:
         return Trajectory([[p[0] for p in ps] for ps in out], lrs)
     return Trajectory([[p[0] for p in out]], lrs)

@@ -53,8 +53,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .numeric import softmax
+
 __all__ = [
-    "softmax",
     "design",
     "last_layer_grads",
     "last_layer_hessian",
@@ -67,14 +68,6 @@ __all__ = [
 
 
 # --- last layer: closed form ------------------------------------------------
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 (max-shifted)."""
-    z = np.asarray(logits, np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
 
 def design(features: np.ndarray, dtype=np.float64) -> np.ndarray:
     """``[h, 1]``: the last layer's input with a constant column for the bias, ``(n, d+1)``."""

@@ -10,26 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..numeric import error_l2, softmax
 from .base import Protocol, all_of, epoch_in_range, register_scorer
 from .dynamics import check_eval_pass
 
 # --- pure functions -------------------------------------------------------
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 (max-shifted, so large logits do not overflow)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def error_l2(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """EL2N error vector norm ‖p − onehot(y)‖₂ per row (Paul et al. 2021, Sec. 2)."""
-    p = np.asarray(probs, dtype=np.float64)
-    err = p.copy()
-    err[np.arange(len(y)), y] -= 1.0
-    return np.sqrt((err * err).sum(axis=1))
 
 
 def grand_last_layer(logits: np.ndarray, feats: np.ndarray, y: np.ndarray, bias: bool = True) -> np.ndarray:

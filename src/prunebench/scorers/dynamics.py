@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..numeric import error_l2, softmax
 from .base import Protocol, all_of, epoch_in_range, register_scorer
 
 # --- pure functions -------------------------------------------------------
@@ -80,8 +81,6 @@ def el2n(ctx, epoch: int = 3, view: str = "train") -> np.ndarray:
     ``epoch``, in eval mode on un-augmented inputs; ``'train'``: read in the training forward
     passes of that epoch; ``'eval'``: in the recorder's eval pass before each update."""
     if view == "checkpoint":
-        from .baselines import error_l2, softmax
-
         return np.mean([error_l2(softmax(ctx.logits(r, r.epoch_checkpoint(epoch))), ctx.y) for r in ctx.surrogates],
                        axis=0)
     return np.mean([el2n_from_dynamics(ctx.dynamics("el2n", view, r), epoch) for r in ctx.surrogates], axis=0)

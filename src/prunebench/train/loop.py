@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..numeric import lr_at
+
 
 @dataclass
 class Recipe:
@@ -50,13 +52,7 @@ class Recipe:
         return self.max_steps if self.max_steps else self.epochs * self.steps_per_epoch(n)
 
     def lr_at(self, step: int, total: int) -> float:
-        if self.schedule == "cosine":
-            return 0.5 * self.lr * (1 + math.cos(math.pi * step / total))
-        if self.schedule == "step":
-            return self.lr * (0.1 ** (int(step >= 0.5 * total) + int(step >= 0.75 * total)))
-        if self.schedule == "constant":
-            return self.lr
-        raise ValueError(f"unknown schedule {self.schedule!r}")
+        return lr_at(step, total, self.lr, self.schedule)
 
 
 @dataclass
