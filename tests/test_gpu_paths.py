@@ -56,6 +56,13 @@ def test_auto_picks_the_accelerator_that_exists():
         resolve_device("tpu")
 
 
+def test_gpu_resource_asks_for_a_gpu_exactly_on_cuda_configs():
+    from prunebench.train.device import gpu_resource
+
+    assert [gpu_resource({"device": d}) for d in ("cuda", "cuda:1", "cpu", "auto", "mps")] == [1, 1, 0, 0, 0]
+    assert gpu_resource({}) == 0
+
+
 @pytest.mark.skipif(HAS_CUDA, reason="needs a machine without CUDA")
 def test_cuda_without_cuda_is_a_clear_error(digits_dir, tmp_path):
     for name in ("cuda", "cuda:1"):

@@ -1,3 +1,5 @@
+from prunebench.train.device import gpu_resource
+
 # One retrain rule per sweep (see prunebench.plan.retrain_groups): a job trains every
 # (ratio, seed) of one (noise, arch, scorer, strategy, target) and writes one result per run.
 # A sweep with `budgets` has one more rule per other budget (below).
@@ -29,7 +31,7 @@ for grp in FILES.groups:
             "../envs/torch.yaml"
         threads: config.get("threads", 1)
         resources:
-            gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+            gpu=gpu_resource(config),
         params:
             seeds=" ".join(str(s) for r in grp["ratios"] for s in SEEDS),
             ratios=" ".join(r for r in grp["ratios"] for s in SEEDS),
@@ -75,7 +77,7 @@ for grp in FILES.groups:
             "../envs/torch.yaml"
         threads: config.get("threads", 1)
         resources:
-            gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+            gpu=gpu_resource(config),
         params:
             runs=FILES.budget_job_args(grp),
             run_keys=lambda w, grp=grp: jarg(FILES.budget_job_keys(w, grp)),
@@ -120,7 +122,7 @@ rule retrain_full:
         "../envs/torch.yaml"
     threads: config.get("threads", 1)
     resources:
-        gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+        gpu=gpu_resource(config),
     params:
         seeds=" ".join(map(str, SEEDS)),
         recipe=jarg(retrain_recipe()),
@@ -168,7 +170,7 @@ rule retrain_full_long:
         "../envs/torch.yaml"
     threads: config.get("threads", 1)
     resources:
-        gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+        gpu=gpu_resource(config),
     params:
         seeds=" ".join(map(str, SEEDS)),
         recipe=jarg(retrain_recipe()),

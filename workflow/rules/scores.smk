@@ -1,3 +1,6 @@
+from prunebench.train.device import gpu_resource
+
+
 rule score:
     """A registered scorer, every seed in one job (start-up paid once)."""
     input:
@@ -18,7 +21,7 @@ rule score:
         "../envs/torch.yaml"
     threads: config.get("threads", 1)
     resources:
-        gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+        gpu=gpu_resource(config),
     params:
         method=lambda w: SPECS[w.scorer].method,
         params=lambda w: jarg(SPECS[w.scorer].params),

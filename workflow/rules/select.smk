@@ -1,3 +1,6 @@
+from prunebench.train.device import gpu_resource
+
+
 rule select:
     """Score file → kept indices for every ratio and seed (numpy only: cheap)."""
     input:
@@ -75,7 +78,7 @@ rule solve:
         "../envs/torch.yaml"
     threads: config.get("threads", 1)
     resources:
-        gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+        gpu=gpu_resource(config),
     params:
         method=lambda w: SPECS[w.scorer].method,
         params=lambda w: jarg(SPECS[w.scorer].params),

@@ -1,3 +1,6 @@
+from prunebench.train.device import gpu_resource
+
+
 rule train_surrogate:
     input:
         train=paths.rule_path("data", "train.npz"),
@@ -16,7 +19,7 @@ rule train_surrogate:
         "../envs/torch.yaml"
     threads: config.get("threads", 1)
     resources:
-        gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+        gpu=gpu_resource(config),
     params:
         recipe=jarg(surrogate_recipe()),
         model_kw=lambda w: jarg(model_kw(w.arch)),
@@ -51,7 +54,7 @@ rule train_surrogate_variant:
         "../envs/torch.yaml"
     threads: config.get("threads", 1)
     resources:
-        gpu=1 if str(config.get("device", "cpu")).startswith("cuda") else 0,
+        gpu=gpu_resource(config),
     params:
         recipe=lambda w: jarg(plan.variant_recipe(config, w.variant)),
         model_kw=lambda w: jarg(model_kw(w.arch)),
