@@ -152,45 +152,13 @@ rule retrain_full:
 ruleorder: retrain_full > retrain_main
 
 
-rule retrain_full_long:
+use rule retrain_full as retrain_full_long with:
     """The convergence check: the full-data reference again at 2x the epochs, every seed."""
-    input:
-        train=paths.rule_path("data", "train.npz"),
-        labels=paths.rule_path("labels"),
-        subsets=each(
-            "subset", ".npy", s=SEEDS, scorer="full", strategy="all", ratio="0.00"
-        ),
     output:
         each("convergence", s=SEEDS),
     log:
         paths.log_path("retrain_x2"),
     benchmark:
         paths.benchmark_path("retrain_x2")
-    conda:
-        "../envs/torch.yaml"
-    threads: config.get("threads", 1)
-    resources:
-        gpu=gpu_resource(config),
     params:
-        seeds=" ".join(map(str, SEEDS)),
-        recipe=jarg(retrain_recipe()),
-        model_kw=lambda w: jarg(model_kw(w.arch)),
-        result_keys=lambda w: jarg(
-            {
-                "exp": w.exp,
-                "dataset": w.dataset,
-                "noise": w.noise,
-                "arch": w.arch,
-                "scorer": "full",
-                "strategy": "all",
-                "ratio": 0.0,
-            }
-        ),
-        device=config.get("device", "cpu"),
-        threads=config.get("threads", 1),
-    shell:
-        "prunebench retrain --data data/{wildcards.dataset} --labels {input.labels} "
-        "--subset {input.subsets} --seeds {params.seeds} --out {output} --target {wildcards.arch} "
-        "--recipe {params.recipe} --model-kw {params.model_kw} --budget x2 "
-        "--keys {params.result_keys} --device {params.device} --threads {params.threads} "
-        "--no-progress > {log} 2>&1"
+        budget="x2",
