@@ -188,16 +188,3 @@ def test_registered_and_prepared_under_the_contract(tiny_tree, tmp_path):
     z = io.load_npz(tmp_path / "tin" / "train.npz")
     assert z["x"].dtype == np.uint8 and z["x"].shape == (7, 3, 8, 8)
     assert meta["num_classes"] == 2 and meta["classes"] == ["n01", "n02"] and meta["x_dtype"] == "uint8"
-
-
-def test_chunked_helpers_match_whole_array_versions(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (37, 3, 5, 4), dtype=np.uint8)
-    np.save(tmp_path / "x.npy", x)
-    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
-    assert folders.sha256_array_chunked(mm, rows=8) == io.sha256_array(x)
-    assert folders.sha256_array_chunked(x[:0], rows=8) == io.sha256_array(x[:0])
-    mean, std = folders.channel_stats(mm, rows=5)
-    xf = x.astype(np.float64) / 255
-    np.testing.assert_allclose(mean, xf.mean(axis=(0, 2, 3)), rtol=1e-12)
-    np.testing.assert_allclose(std, xf.std(axis=(0, 2, 3)), rtol=1e-9)

@@ -302,18 +302,6 @@ def test_study_figures_nonempty_and_byte_identical(tmp_path, study_frames):
     assert not list(tmp_path.glob(".tmp-prunebench-*"))
 
 
-def test_report_tables():
-    from prunebench.studies.report_tables import html_table, markdown_table, mean_pm_std
-
-    df = pd.DataFrame({"method": ["el2n", "a|b"], "acc": [0.91234, np.nan], "n": [3, 2]})
-    assert markdown_table(df, floatfmt=".2f") == (
-        "| method | acc | n |\n|---|---|---|\n| el2n | 0.91 | 3 |\n| a\\|b | – | 2 |\n"
-    )
-    assert markdown_table(df, max_rows=1).endswith("(1 more rows)\n")
-    assert "<td>a|b</td>" in html_table(df) and "<th>acc</th>" in html_table(df)
-    assert mean_pm_std(0.973, 0.004, scale=100) == "97.3 ± 0.4" and mean_pm_std(0.5, np.nan) == "0.5"
-
-
 def test_split_inputs():
     ins = [
         "results/e/d/clean/scores/a/el2n/seed0.csv",

@@ -262,14 +262,6 @@ def min_detectable_difference(sd: float, n: int, alpha: float = 0.05, power: flo
     return float(_mdd_factor(int(n), float(alpha), float(power)) * sd) if np.isfinite(sd) else math.nan
 
 
-def seeds_needed(delta: float, sd: float, alpha: float = 0.05, power: float = 0.8, n_max: int = 1000) -> int:
-    """Fewest paired seeds for which :func:`min_detectable_difference` (sd, n) <= delta (n_max+1 if none)."""
-    for n in range(2, n_max + 1):
-        if min_detectable_difference(sd, n, alpha, power) <= delta:
-            return n
-    return n_max + 1
-
-
 def _compare(d: np.ndarray, test: str, *, n_boot: int, seed: int, level: float) -> dict:
     n = d.size
     p_t, ci_t_lo, ci_t_hi = paired_t(d, level)

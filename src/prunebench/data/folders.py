@@ -237,37 +237,6 @@ def files_digest(paths: Sequence[Path], labels: np.ndarray, root: Path) -> str:
     return h.hexdigest()
 
 
-def sha256_array_chunked(arr: np.ndarray, rows: int = 4096) -> str:
-    """The same digest as :func:`prunebench.io.sha256_array` (dtype, shape, C-order
-    bytes), read ``rows`` rows at a time: for memory-mapped arrays larger than RAM."""
-    h = hashlib.sha256()
-    h.update(str(arr.dtype).encode())
-    h.update(str(arr.shape).encode())
-    if arr.ndim == 0:
-        h.update(np.ascontiguousarray(arr).tobytes())
-        return h.hexdigest()
-    for s in range(0, len(arr), rows):
-        h.update(np.ascontiguousarray(arr[s : s + rows]).tobytes())
-    return h.hexdigest()
-
-
-def channel_stats(x: np.ndarray, rows: int = 4096) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of ``x`` (``(N, C, H, W)``; uint8 scaled by 1/255),
-    accumulated in float64 over blocks of ``rows``: for arrays larger than RAM."""
-    scale = 255.0 if x.dtype == np.uint8 else 1.0
-    c = x.shape[1]
-    s1 = np.zeros(c, np.float64)
-    s2 = np.zeros(c, np.float64)
-    for s in range(0, len(x), rows):
-        b = np.asarray(x[s : s + rows], dtype=np.float64) / scale
-        s1 += b.sum(axis=(0, 2, 3))
-        s2 += np.square(b).sum(axis=(0, 2, 3))
-    m = len(x) * x.shape[2] * x.shape[3]
-    mean = s1 / m
-    var = np.maximum(s2 / m - mean**2, 0.0)
-    return [float(v) for v in mean], [float(v) for v in np.sqrt(var)]
-
-
 def _cache_root(cache: str | os.PathLike | None) -> Path:
     if cache:
         return Path(cache)

@@ -102,11 +102,6 @@ def method_color(name: str) -> str:
     return to_hex(colorsys.hls_to_rgb(hue, lum, sat))
 
 
-def method_palette(names) -> dict[str, str]:
-    """``{name: method_color(name)}`` for seaborn's ``palette=`` argument."""
-    return {str(n): method_color(str(n)) for n in names}
-
-
 #: fixed savefig settings: same inputs give byte-identical files
 DPI = 150
 PNG_METADATA = {"Software": None}
