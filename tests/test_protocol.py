@@ -14,10 +14,10 @@ import torch
 import yaml
 
 from prunebench import plan
-from prunebench.scorers import SCORERS, list_scorers, protocol_table
+from prunebench.scorers import SCORERS, list_scorers, protocol_markdown
 from prunebench.scorers.base import SELECTIONS
 from prunebench.select import class_equal_quotas, select, water_fill
-from prunebench.studies.protocol import protocol_table as study_table
+from prunebench.studies.protocol import protocol_frame
 from prunebench.train import Recipe, fit, set_determinism
 from prunebench.train.surrogate import checkpoint_steps
 
@@ -198,9 +198,9 @@ def test_every_scorer_declares_its_authors_protocol():
     assert SCORERS.get("moso").strategy == "classeq" and SCORERS.get("dynunc").defaults["view"] == "eval"
 
 
-def test_readme_protocol_table_is_the_registrys():
+def test_readme_protocol_markdown_is_the_registrys():
     readme = (ROOT / "README.md").read_text()
-    assert protocol_table() in readme, "README's protocol table is stale: paste `prunebench list-scorers --protocols`"
+    assert protocol_markdown() in readme, "README's protocol table is stale: paste `prunebench list-scorers --protocols`"
 
 
 # --- the uniform protocol in the plan ---------------------------------------------------------------
@@ -236,7 +236,7 @@ def test_registry_checks_run_at_plan_time():
 
 # --- the protocol study's table ---------------------------------------------------------------------
 
-def test_protocol_table_pairs_by_seed_and_compares_each_protocol_with_its_random():
+def test_protocol_frame_pairs_by_seed_and_compares_each_protocol_with_its_random():
     rows = []
     acc = {("random", "classbal"): [0.80, 0.81, 0.82], ("random", "keep"): [0.79, 0.80, 0.81],
            ("moso", "classeq"): [0.90, 0.91, 0.92], ("moso", "keep"): [0.50, 0.40, 0.60]}
@@ -247,7 +247,7 @@ def test_protocol_table_pairs_by_seed_and_compares_each_protocol_with_its_random
                          "empty_classes": 2 if (sc, st) == ("moso", "keep") else 0})
     pairs = [["random", "release", "random", "classbal"], ["random", "uniform", "random", "keep"],
              ["moso", "release", "moso", "classeq"], ["moso", "uniform", "moso", "keep"]]
-    t = study_table(pd.DataFrame(rows), pairs).set_index("method")
+    t = protocol_frame(pd.DataFrame(rows), pairs).set_index("method")
     m = t.loc["moso"]
     assert m["diff"] == pytest.approx(np.mean([0.40, 0.51, 0.32]))
     assert m["gain_release"] == pytest.approx(0.10) and m["gain_uniform"] == pytest.approx(np.mean([-0.29, -0.40, -0.21]))
@@ -284,8 +284,8 @@ def test_convergence_rule_on_synthetic_curves(epochs, label):
     assert got == label and gain == pytest.approx(_saturating(2 * epochs) - _saturating(epochs))
 
 
-def test_convergence_table_and_warning():
-    from prunebench.studies.convergence import add_regime, convergence_table, warnings
+def test_convergence_frame_and_warning():
+    from prunebench.studies.convergence import add_regime, convergence_frame, warnings
 
     def r(noise, seed, epochs, acc):
         return {"dataset": "d", "noise": noise, "target": "cnn", "seed": seed, "epochs": epochs,
@@ -293,7 +293,7 @@ def test_convergence_table_and_warning():
 
     short = [r("clean", s, 8, 0.90 + 0.001 * s) for s in range(3)] + [r("sym20", s, 8, 0.80) for s in range(3)]
     long = [r("clean", s, 16, 0.905) for s in range(3)] + [r("sym20", s, 16, 0.83) for s in range(3)]
-    t = convergence_table(short, long).set_index("noise")
+    t = convergence_frame(short, long).set_index("noise")
     assert t.loc["clean", "regime"] == "converged" and t.loc["sym20", "regime"] == "not converged"
     assert t.loc["sym20", "gain"] == pytest.approx(0.03)
     (line,) = warnings(t.reset_index())

@@ -17,6 +17,9 @@ from .base import (  # noqa: F401
     ScorerInfo,
     get_scorer,
     list_scorers,
-    protocol_table,
+    protocol_markdown,
     register_scorer,
 )
+
+#: the former name of :func:`protocol_markdown`, still imported by cli.py (``list-scorers --protocols``)
+protocol_table = protocol_markdown

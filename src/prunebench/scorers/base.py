@@ -178,7 +178,7 @@ def list_scorers() -> list[ScorerInfo]:
     return [SCORERS.get(n) for n in SCORERS.names()]
 
 
-def protocol_table() -> str:
+def protocol_markdown() -> str:
     """The README's method-protocol table (Markdown), generated from the registry."""
     def fmt(d: dict) -> str:
         return ", ".join(f"{k}={v}" for k, v in sorted(d.items())) or "—"

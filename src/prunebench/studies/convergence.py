@@ -32,7 +32,7 @@ def regime(acc_short: Sequence[float], acc_long: Sequence[float], tol: float = T
     return gain, (NOT_CONVERGED if gain > tol else CONVERGED)
 
 
-def convergence_table(short: list[dict], long: list[dict], tol: float = TOL) -> pd.DataFrame:
+def convergence_frame(short: list[dict], long: list[dict], tol: float = TOL) -> pd.DataFrame:
     """One row per (dataset, noise, target): the reference's and the 2× run's mean ± std accuracy,
     the gain, and the regime label. ``short``/``long``: retrain result dicts (the contract's JSON)."""
     def frame(rows):
@@ -73,7 +73,7 @@ def convergence(inputs, out, n_long: int = 0):
     """Reference runs (the first inputs) vs their 2× runs (the last ``n_long`` inputs) → tables/convergence.csv."""
     short = [io.read_json(p) for p in inputs[: len(inputs) - n_long]]
     long = [io.read_json(p) for p in inputs[len(inputs) - n_long :]]
-    table = convergence_table(short, long)
+    table = convergence_frame(short, long)
     io.write_dataframe(out["table"], table)
     for line in warnings(table):
         print(f"WARNING: {line}")

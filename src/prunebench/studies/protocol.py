@@ -56,7 +56,7 @@ def _verdict(diff: float, p_holm: float) -> str:
     return "better" if diff > 0 else "worse"
 
 
-def protocol_table(retrain: pd.DataFrame, pairs: list[list[str]], reference: str = "random") -> pd.DataFrame:
+def protocol_frame(retrain: pd.DataFrame, pairs: list[list[str]], reference: str = "random") -> pd.DataFrame:
     """One row per (setting, method): accuracy under the release and the uniform protocol, their paired
     difference (t-test over seeds), and each protocol's gain over ``reference`` run under the same
     protocol, with Holm-adjusted p over all the table's comparisons with the reference.
@@ -148,6 +148,6 @@ def plot_protocol(df: pd.DataFrame, out_pdf: str, out_png: str) -> None:
 @kind("protocol")
 def protocol(inputs, out, pairs: list | None = None, reference: str = "random"):
     """Release vs uniform protocol per method → tables/protocol.csv, figures/protocol.{pdf,png}."""
-    df = protocol_table(pd.read_csv(inputs[0]), pairs or [], reference)
+    df = protocol_frame(pd.read_csv(inputs[0]), pairs or [], reference)
     io.write_dataframe(out["table"], df)
     plot_protocol(df, out["pdf"], out["png"])
