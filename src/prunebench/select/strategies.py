@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import class_quotas, n_removed, order_kept_first, register_strategy, water_fill
+from .base import class_quotas, n_removed, order_kept_first, register_strategy, water_fill
 
 
 def resolve_beta(beta, ratio: float) -> float:
