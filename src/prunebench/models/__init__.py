@@ -7,17 +7,7 @@ layer), which the feature- and gradient-based scorers use.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from ..registry import Registry
-
-MODELS: Registry[Callable] = Registry("model")
-
-
-def register_model(name: str) -> Callable[[Callable], Callable]:
-    """Register ``fn(in_shape, num_classes, **kw) -> nn.Module`` under ``name``."""
-    return MODELS.decorator(name, lambda fn: fn)
-
+from .base import MODELS, register_model  # noqa: F401  (register_model: the package's API)
 
 # The built-in names (registered in zoo.py, which imports torch): known without importing it, so
 # that planning the workflow (prunebench.plan.check) stays free of torch's ~2 s import.

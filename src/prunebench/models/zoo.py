@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register_model
+from .base import register_model
 
 
 class _Net(nn.Module):
