@@ -27,7 +27,7 @@ import pandas as pd
 
 from .. import io
 from ..stats import method_key, paired_t
-from .runner import kind
+from .base import kind
 
 SETTING = ("dataset", "noise", "arch", "target", "ratio")
 

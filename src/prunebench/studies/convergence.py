@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io
-from .runner import kind
+from .base import kind
 
 TOL = 0.01  # one accuracy point
 KEYS = ("dataset", "noise", "target")

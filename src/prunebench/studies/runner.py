@@ -7,19 +7,12 @@ Snakemake rules in workflow/rules/figures.smk and studies.smk call them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from .. import io
-from ..registry import Registry
-
-KINDS: Registry[Callable] = Registry("analysis")
-
-
-def kind(name: str):
-    return KINDS.decorator(name, lambda fn: fn)
+from .base import KINDS, kind
 
 
 def _nan_to_none(obj):
