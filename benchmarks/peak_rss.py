@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from prunebench import io
-from prunebench.data.contract import prepare, register_dataset
+from prunebench.data.base import register_dataset
+from prunebench.data.contract import prepare
 
 CLASSES = 10
 

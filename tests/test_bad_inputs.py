@@ -482,8 +482,7 @@ def test_builtin_model_kwargs_match_the_builders():
 def test_timm_model_kwarg_typo_is_refused(tmp_path):
     """A timm model's keyword arguments are tried on the meta device (no weights, no memory); the answer
     is cached so planning pays the torch import once per change."""
-    from prunebench import checks
-    from prunebench.plan import ConfigError
+    from prunebench.plan import ConfigError, checks
 
     cfg = {"models": {"timm-test_vit": {"patch_sise": 4}}}
     with pytest.raises(ConfigError, match=r"models.timm-test_vit: .*'patch_sise'"):

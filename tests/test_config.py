@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from prunebench import plan
+from prunebench.data.contract import dataset_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -124,10 +125,12 @@ def test_surrogate_variants_plan_their_folders_and_parameters():
         "partitions": 3, "partition_mode": "random", "partition_seed": 5}
     rec = plan.variant_recipe(cfg, "adam")
     assert rec["optimizer"] == "adam" and rec["lr"] == 0.002 and rec["epochs"] == cfg["surrogate"]["recipe"]["epochs"]
-    assert plan.surrogate_run_dirs(cfg, "r", "cnn_small", None, 1) == ["r/surrogate/cnn_small/seed1"]
-    assert plan.surrogate_run_dirs(cfg, "r", "cnn_small", "adam", 1) == ["r/surrogate/cnn_small/adam/seed1"]
-    assert plan.surrogate_run_dirs(cfg, "r", "cnn_small", "part3", 0) == [
-        f"r/surrogate/cnn_small/part3/seed0/part{k}" for k in range(3)]
+    w = {"exp": "e", "dataset": "d", "noise": "clean", "arch": "cnn_small"}
+    r = "results/e/d/clean"
+    assert plan.surrogate_run_dirs(cfg, w, None, 1) == [f"{r}/surrogate/cnn_small/seed1"]
+    assert plan.surrogate_run_dirs(cfg, w, "adam", 1) == [f"{r}/surrogate/cnn_small/adam/seed1"]
+    assert plan.surrogate_run_dirs(cfg, w, "part3", 0) == [
+        f"{r}/surrogate/cnn_small/part3/seed0/part{k}" for k in range(3)]
     assert plan.partition_args(cfg, "part3") == "--partitions 3 --partition-mode random --partition-seed 5"
     assert plan.partition_args(cfg, "adam") == ""
     assert plan.variant_users(specs) == {"adam": ["moso-adam"], "part2": ["moso-part2"], "part3": ["moso-part3"]}
@@ -148,13 +151,17 @@ def test_surrogate_variant_errors(entry, match):
 def test_n_train_hint_matches_the_prepared_data(digits_dir, tmp_path):
     """The size the dry run checks T against, before any data exist, is the prepared one."""
     cfg = _tiny()
-    assert plan.n_train_hint(cfg, data_root=str(tmp_path)) == plan.KNOWN_N_TRAIN["digits"]
-    assert plan.KNOWN_N_TRAIN["digits"] == yaml.safe_load(open(digits_dir / "meta.json"))["n_train"]
-    assert plan.n_train_hint(cfg, data_root=str(digits_dir.parent)) == plan.KNOWN_N_TRAIN["digits"]
+    known = dataset_facts("digits").n_train  # the dataset registry's fact
+    assert plan.n_train_hint(cfg, data_root=str(tmp_path)) == known
+    assert known == yaml.safe_load(open(digits_dir / "meta.json"))["n_train"]
+    assert plan.n_train_hint(cfg, data_root=str(digits_dir.parent)) == known
     cfg["dataset"] = {"name": "fashion_mnist", "options": {"n_train": 20000}}
     assert plan.n_train_hint(cfg, data_root=str(tmp_path)) == 20000
-    cfg["dataset"] = {"name": "digits", "options": {"test_fraction": 0.5}}
-    assert plan.n_train_hint(cfg, data_root=str(tmp_path)) is None
+    cfg["dataset"] = {"name": "digits", "options": {"test_fraction": 0.5}}  # another split: known too
+    from prunebench.data import prepare
+
+    assert plan.n_train_hint(cfg, data_root=str(tmp_path)) == prepare("digits", tmp_path / "d50",
+                                                                      test_fraction=0.5)["n_train"]
 
 
 def test_only_sweeps_keeps_the_named_sweeps():

@@ -13,9 +13,11 @@ import pytest
 import yaml
 from conftest import ROOT, make_workdir, run_snakemake
 
-from prunebench import checks, plan
+from prunebench import plan
 from prunebench.cli import main
+from prunebench.data.base import FACTS
 from prunebench.data.contract import long_tail_counts
+from prunebench.plan import checks
 
 #: digits' training set with the default split, and its long-tailed variant at imbalance 1000
 DIGITS_COUNTS = [134, 136, 133, 137, 136, 136, 136, 134, 130, 135]
@@ -55,7 +57,7 @@ def _check_config(capsys, wd: Path, cfg: dict, name: str = "probe.yaml") -> tupl
 def _plan_check(cfg: dict, data_root: Path) -> None:
     """The dry run's checks, in its order, on the effective config of ``cfg``."""
     full = plan.merge_config(yaml.safe_load((ROOT / plan.DEFAULT_CONFIG).read_text()), cfg)
-    checks.validate_config(full, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    plan.validate_config(full, ROOT / "workflow" / "schemas" / "config.schema.yaml")
     n_train = plan.n_train_hint(full, str(data_root))
     checks.check_plan(full, n_train, data_root=data_root, cache_dir=None)
     plan.check(full, n_train=n_train)
@@ -77,16 +79,17 @@ def _fake_meta(data_root: Path, dataset: str, counts: list[int] | None, n_train:
 def test_known_class_counts_are_the_loaders(digits_dir):
     """The counts the dry run derives without data are those a prepared dataset has."""
     y = np.load(digits_dir / "train.npz")["y"]
-    assert checks.known_class_counts("digits") == np.bincount(y).tolist() == DIGITS_COUNTS
-    assert checks.prepared_class_counts(digits_dir) == DIGITS_COUNTS  # from the labels (meta has no counts)
+    assert plan.known_class_counts("digits") == np.bincount(y).tolist() == DIGITS_COUNTS
+    assert plan.prepared_class_counts(digits_dir) == DIGITS_COUNTS  # from the labels (meta has no counts)
     assert long_tail_counts(DIGITS_COUNTS, 1000).tolist() == LT1000_COUNTS and sum(LT1000_COUNTS) == 251
-    for name, n in plan.KNOWN_N_TRAIN.items():
+    for name, facts in FACTS.items():
         if name != "imagenet":  # its classes differ in size: known once prepared
-            assert sum(checks.known_class_counts(name)) == n, name
-    assert sum(checks.known_class_counts("fashion_mnist", {"n_train": 20000})) == 20000
-    assert checks.known_class_counts("imagenet", {"n_per_class": 100}) == [100] * 1000
-    assert checks.known_class_counts("imagenet") is None
-    assert checks.known_class_counts("tiny_imagenet", {"strict": False}) is None
+            assert sum(plan.known_class_counts(name)) == facts.n_train, name
+            assert len(plan.known_class_counts(name)) == facts.num_classes, name
+    assert sum(plan.known_class_counts("fashion_mnist", {"n_train": 20000})) == 20000
+    assert plan.known_class_counts("imagenet", {"n_per_class": 100}) == [100] * 1000
+    assert plan.known_class_counts("imagenet") is None
+    assert plan.known_class_counts("tiny_imagenet", {"strict": False}) is None
 
 
 def test_long_tail_ratio_emptying_classes_is_refused_at_dry_run(tmp_path, capsys):

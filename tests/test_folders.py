@@ -8,7 +8,8 @@ from PIL import Image
 
 from prunebench import io
 from prunebench.data import folders
-from prunebench.data.contract import DATASETS, prepare
+from prunebench.data.base import DATASETS
+from prunebench.data.contract import prepare
 
 
 def _img(path, w, h, seed, fmt):

@@ -57,7 +57,7 @@ def test_auto_picks_the_accelerator_that_exists():
 
 
 def test_gpu_resource_asks_for_a_gpu_exactly_on_cuda_configs():
-    from prunebench.train.device import gpu_resource
+    from prunebench.plan import gpu_resource
 
     assert [gpu_resource({"device": d}) for d in ("cuda", "cuda:1", "cpu", "auto", "mps")] == [1, 1, 0, 0, 0]
     assert gpu_resource({}) == 0

@@ -9,7 +9,8 @@ import pytest
 from conftest import skip_or_fail
 
 from prunebench import io
-from prunebench.data.contract import load_dataset, prepare, stratified_split
+from prunebench.data.base import stratified_split
+from prunebench.data.contract import load_dataset, prepare
 from prunebench.data.idx import read_idx, write_idx
 from prunebench.data.noise import inject_noise, noise_name, parse_noise
 

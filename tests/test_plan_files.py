@@ -1,6 +1,7 @@
 """plan.Files: the files each rule waits for, as pure functions of the config (the Snakefile's input
 builders, unit-tested here rather than only through a dry run)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -149,15 +150,26 @@ def test_retrain_job_ratios_list_each_jobs_ratios_once():
     assert not any(r[3] == "full" for r in rows)
 
 
+def _code_of(text: str) -> str:
+    """A rules file without its comments and docstrings (what runs)."""
+    text = re.sub(r'"""[\s\S]*?"""', "", text)
+    return "\n".join(line.split(" #")[0] for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
 def test_every_rule_writes_its_logs_and_benchmarks_through_paths():
     """The rules spell no path: contract files, tables, figures, logs and benchmark files come from
     paths.TEMPLATES / paths.JOBS, and each job template the cost table reads round-trips through
     paths.parse_job."""
     for f in [*sorted((ROOT / "workflow" / "rules").glob("*.smk")), ROOT / "workflow" / "Snakefile"]:
-        text = f.read_text()
-        assert "logs/" not in text and "benchmarks/" not in text, f.name
+        code = _code_of(f.read_text())
+        assert "logs/" not in code and "benchmarks/" not in code, f.name
         for literal in ('"results/', '"data/{', "/tables/", "/figures/", "/surrogate/"):
-            assert literal not in text, f"{f.name} spells {literal}"
+            assert literal not in code, f"{f.name} spells {literal}"
+        # the spirit: no path is put together in a rule, not even in a shell line or an f-string
+        for shape in (r"(?<![\w.{])(data|results)/", r"\{wildcards\.\w+\}/|/\{wildcards\.", r"/seed\{|\{exp\}/",
+                      r"/(scores|subsets|retrain|budget|convergence)/"):
+            found = re.search(shape, code)
+            assert found is None, f"{f.name} builds a path itself: ...{code[max(0, found.start() - 40):found.end() + 20]}..."
     keys = dict(exp="e", dataset="digits", noise="sym20", arch="cnn_small", scorer="el2n", strategy="keep",
                 target="mlp", variant="adam", s=3)
     for stage, jobs in paths.COST_JOBS.items():

@@ -266,10 +266,10 @@ def cmd_analyze(a) -> None:
 
 
 def cmd_list_scorers(a) -> None:
-    from .scorers import list_scorers, protocol_table
+    from .scorers import list_scorers, protocol_markdown
 
     if a.protocols:
-        print(protocol_table(), end="")
+        print(protocol_markdown(), end="")
         return
     rows = [(s.name, s.keep, s.strategy, s.kind, s.paper) for s in list_scorers()]
     if a.config:
@@ -309,7 +309,7 @@ def _checked_plan(configfiles, workflow: str, data_root: str):
     its scorer specs."""
     import yaml
 
-    from . import checks, plan
+    from . import plan
 
     root = Path(workflow).parent
     cfg = {}
@@ -324,12 +324,8 @@ def _checked_plan(configfiles, workflow: str, data_root: str):
         if not isinstance(loaded, dict):
             raise ValueError(f"{f}: a config file is a mapping of keys, got {type(loaded).__name__}")
         cfg.update(loaded)  # Snakemake's own merge of several --configfile (one file: the file)
-    cfg = plan.merge_config(yaml.safe_load((root / plan.DEFAULT_CONFIG).read_text()), cfg)
-    checks.validate_config(cfg, Path(workflow) / "schemas" / "config.schema.yaml")
-    if cfg.get("only_sweeps"):
-        cfg["sweeps"] = plan.only_sweeps(cfg["sweeps"], cfg["only_sweeps"])
-    checks.check_plan(cfg, plan.n_train_hint(cfg, data_root), data_root=data_root, cache_dir=None)
-    return cfg, plan.check(cfg, n_train=plan.n_train_hint(cfg, data_root))
+    return plan.configure(yaml.safe_load((root / plan.DEFAULT_CONFIG).read_text()), cfg,
+                          Path(workflow) / "schemas" / "config.schema.yaml", data_root=data_root, cache_dir=None)
 
 
 def cmd_list_models(a) -> None:

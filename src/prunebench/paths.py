@@ -14,19 +14,6 @@ import functools
 import re
 from pathlib import Path
 
-_P = r"(?:.*/)?results/(?P<exp>[^/]+)/(?P<dataset>[^/]+)/(?P<noise>[^/]+)/"
-PATTERNS = {
-    "labels": re.compile(_P + r"labels\.npz$"),
-    "scores": re.compile(_P + r"scores/(?P<arch>[^/]+)/(?P<scorer>[^/]+)/seed(?P<seed>\d+)\.csv$"),
-    "subset": re.compile(
-        _P + r"subsets/(?P<arch>[^/]+)/(?P<scorer>[^/]+)/(?P<strategy>[^/]+)/r(?P<ratio>\d\.\d\d)/seed(?P<seed>\d+)\.npy$"
-    ),
-    "retrain": re.compile(
-        _P + r"retrain/(?P<arch>[^/]+)/(?P<scorer>[^/]+)/(?P<strategy>[^/]+)/r(?P<ratio>\d\.\d\d)/(?P<target>[^/]+)/"
-        r"seed(?P<seed>\d+)\.json$"
-    ),
-}
-
 
 def parse(path: str | Path, kind: str) -> dict:
     """Keys of a contract path (``seed`` as int, ``ratio`` as float); ValueError if it does not match."""
@@ -62,6 +49,34 @@ TEMPLATES.update({
     "figure": "results/{exp}/figures/{name}",
 })
 _DEFAULTS = {"retrain": {"dir": "retrain"}}
+_KEY = re.compile(r"\{(\w+)\}")
+#: what each key of a contract path matches when a path is parsed back (``s`` is read as ``seed``)
+_KEY_PATTERNS = {"ratio": r"\d\.\d\d", "s": r"\d+"}
+
+
+def _pattern(template: str, **fixed) -> re.Pattern:
+    """The regex that parses ``template`` (keys in ``fixed`` matched literally) back into its keys; a key
+    that stands twice must match the same text."""
+    seen: set[str] = set()
+
+    def key(m: re.Match) -> str:
+        k = m.group(1)
+        name = "seed" if k == "s" else k
+        if k in fixed:
+            return re.escape(str(fixed[k]))
+        if name in seen:
+            return f"(?P={name})"
+        seen.add(name)
+        return f"(?P<{name}>{_KEY_PATTERNS.get(k, '[^/]+')})"
+
+    parts = re.split(r"(\{\w+\})", template)
+    body = "".join(_KEY.sub(key, x) if _KEY.fullmatch(x) else re.escape(x) for x in parts)
+    return re.compile(r"(?:.*/)?" + body + "$")
+
+
+#: the contract paths :func:`parse` reads back, generated from :data:`TEMPLATES`
+PATTERNS = {"labels": _pattern(TEMPLATES["labels"]), "scores": _pattern(TEMPLATES["scores"] + ".csv"),
+            "subset": _pattern(TEMPLATES["subset"] + ".npy"), "retrain": _pattern(TEMPLATES["retrain"], dir="retrain")}
 
 #: each job's log ``results/{exp}/logs/{job}.log`` and benchmark ``results/{exp}/benchmarks/{job}.tsv``
 #: (``data/logs/…``, ``data/benchmarks/…`` for the data jobs, which serve every run). studies/cost.py
@@ -87,7 +102,6 @@ _DATA_JOBS = ("fetch", "long_tail")
 #: the jobs whose benchmark files the cost table reads, by stage; the first template that matches wins
 COST_JOBS = {"surrogate": ("surrogate", "surrogate_variant"), "score": ("scores", "scores_seed"),
              "select": ("select",), "retrain": ("retrain",)}
-_KEY = re.compile(r"\{(\w+)\}")
 
 
 def rule_path(kind: str, suffix: str = "", expand: tuple[str, ...] = (), **fixed) -> str:
@@ -132,18 +146,7 @@ def benchmark_path(job: str, **fixed) -> str:
 
 @functools.cache
 def _job_regex(job: str) -> re.Pattern:
-    seen: set[str] = set()
-
-    def group(m: re.Match) -> str:
-        k = m.group(1)
-        if k in seen:
-            return f"(?P={k})"
-        seen.add(k)
-        return rf"(?P<{k}>\d+)" if k == "s" else f"(?P<{k}>[^/]+)"
-
-    parts = re.split(r"(\{\w+\})", JOBS[job])
-    body = "".join(_KEY.sub(group, x) if _KEY.fullmatch(x) else re.escape(x) for x in parts)
-    return re.compile(r"(?:.*/)?benchmarks/" + body + r"\.tsv$")
+    return _pattern(f"benchmarks/{JOBS[job]}.tsv")
 
 
 def parse_job(path: str | Path) -> dict | None:
@@ -155,8 +158,8 @@ def parse_job(path: str | Path) -> dict | None:
             m = _job_regex(job).match(p)
             if m:
                 d = m.groupdict()
-                if "s" in d:
-                    d["seed"] = int(d.pop("s"))
+                if "seed" in d:
+                    d["seed"] = int(d["seed"])
                 return {"stage": stage, **d}
     return None
 

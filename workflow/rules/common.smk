@@ -6,30 +6,22 @@ from pathlib import Path
 
 import yaml
 
-from snakemake.utils import validate
-
-from prunebench import checks, io, paths, plan
+from prunebench import io, paths, plan
 from prunebench.scorers import get_scorer
 
-checks.refuse_workflow_dir(workflow.basedir)
+plan.refuse_workflow_dir(workflow.basedir)
 # the command a job's integrity error names to rebuild a damaged file (prunebench.io.rebuild_hint)
 os.environ[io.COMMAND_ENV] = plan.snakemake_command(workflow.configfiles)
 DEFAULT_CONFIG = Path(workflow.basedir).parent / "config" / "config.yaml"
-# a --configfile states what it changes (plan.merge_config: named entries merged, other keys replaced)
-_effective = plan.merge_config(yaml.safe_load(DEFAULT_CONFIG.read_text()), config)
+# a --configfile states what it changes (plan.merge_config: named entries merged, other keys replaced);
+# validated once against the schema (defaults filled in) and checked as `snakemake -n` checks it
+_effective, SPECS = plan.configure(
+    yaml.safe_load(DEFAULT_CONFIG.read_text()),
+    config,
+    Path(workflow.basedir) / "schemas" / "config.schema.yaml",
+)
 config.clear()
 config.update(_effective)
-
-checks.validate_config(
-    config, Path(workflow.basedir) / "schemas" / "config.schema.yaml"
-)
-validate(config, "../schemas/config.schema.yaml")
-if config.get("only_sweeps"):
-    config["sweeps"] = plan.only_sweeps(config["sweeps"], config["only_sweeps"])
-
-N_TRAIN = plan.n_train_hint(config)
-checks.check_plan(config, N_TRAIN)
-SPECS = plan.check(config, n_train=N_TRAIN)
 # every input builder: pure functions of the config and its specs (plan.Files, unit-tested in tests/)
 FILES = plan.Files(config, SPECS)
 EXP, DATASET, SEEDS = FILES.exp, FILES.dataset, FILES.seeds
@@ -51,9 +43,17 @@ def each(kind, suffix="", **keys):
     return expand(paths.rule_path(kind, suffix, expand=tuple(lists), **fixed), **lists)
 
 
-def jarg(obj):
-    """A JSON object as one shell word."""
-    return shlex.quote(json.dumps(obj, sort_keys=True))
+jarg = plan.jarg  # a JSON object as one shell word
+GPU = plan.gpu_resource(config)  # the gpu resource of every rule that trains or scores
+THREADS = plan.resources.threads(
+    config
+)  # torch threads of a job (not --cores: results stay the same)
+DEVICE = config.get("device", "cpu")
+
+
+def data_dir(w):
+    """The prepared dataset folder of a job (``--data``)."""
+    return paths.rule_path("data", dataset=w.dataset)
 
 
 def model_kw(name):

@@ -12,6 +12,7 @@ rule fetch:
     conda:
         "../envs/data.yaml"
     params:
+        data=data_dir,
         name=config["dataset"]["name"],
         source=lambda w: (
             f"--source {shlex.quote(config['dataset']['source'])}"
@@ -20,7 +21,7 @@ rule fetch:
         ),
         options=fetch_options(),
     shell:
-        "prunebench fetch --dataset {params.name} --out data/{wildcards.dataset} "
+        "prunebench fetch --dataset {params.name} --out {params.data} "
         "{params.source} --options {params.options} > {log} 2>&1"
 
 
@@ -42,11 +43,12 @@ rule long_tail:
     conda:
         "../envs/data.yaml"
     params:
+        data=data_dir,
         ratio=lambda w: plan.long_tail_ratio(w.dataset),
         seed=config.get("imbalance_seed", 0),
     shell:
         "prunebench long-tail --data $(dirname {input.train}) --ratio {params.ratio} --seed {params.seed} "
-        "--out data/{wildcards.dataset} > {log} 2>&1"
+        "--out {params.data} > {log} 2>&1"
 
 
 rule noise:
@@ -63,7 +65,8 @@ rule noise:
     conda:
         "../envs/data.yaml"
     params:
+        data=data_dir,
         seed=config.get("noise_seed", 0),
     shell:
-        "prunebench noise --data data/{wildcards.dataset} --noise {wildcards.noise} "
+        "prunebench noise --data {params.data} --noise {wildcards.noise} "
         "--seed {params.seed} --out {output.labels} > {log} 2>&1"

@@ -1,5 +1,3 @@
-from prunebench.train.device import gpu_resource
-
 # One retrain rule per sweep (see prunebench.plan.retrain_groups): a job trains every
 # (ratio, seed) of one (noise, arch, scorer, strategy, target) and writes one result per run.
 # A sweep with `budgets` has one more rule per other budget (below).
@@ -29,20 +27,21 @@ for grp in FILES.groups:
             target=plan.alternation(grp["target"]),
         conda:
             "../envs/torch.yaml"
-        threads: config.get("threads", 1)
+        threads: THREADS
         resources:
-            gpu=gpu_resource(config),
+            gpu=GPU,
         params:
+            data=data_dir,
             seeds=" ".join(str(s) for r in grp["ratios"] for s in SEEDS),
             ratios=" ".join(r for r in grp["ratios"] for s in SEEDS),
             recipe=jarg(retrain_recipe()),
             model_kw=lambda w: jarg(model_kw(w.target)),
             budget=plan.default_budget(config),
             result_keys=result_keys,
-            device=config.get("device", "cpu"),
-            threads=config.get("threads", 1),
+            device=DEVICE,
+            threads=THREADS,
         shell:
-            "prunebench retrain --data data/{wildcards.dataset} --labels {input.labels} "
+            "prunebench retrain --data {params.data} --labels {input.labels} "
             "--subset {input.subsets} --seeds {params.seeds} --ratios {params.ratios} --out {output} "
             "--target {wildcards.target} --recipe {params.recipe} --model-kw {params.model_kw} "
             "--budget {params.budget} --keys {params.result_keys} --device {params.device} "
@@ -75,19 +74,20 @@ for grp in FILES.groups:
             target=plan.alternation(grp["target"]),
         conda:
             "../envs/torch.yaml"
-        threads: config.get("threads", 1)
+        threads: THREADS
         resources:
-            gpu=gpu_resource(config),
+            gpu=GPU,
         params:
+            data=data_dir,
             runs=FILES.budget_job_args(grp),
             run_keys=lambda w, grp=grp: jarg(FILES.budget_job_keys(w, grp)),
             recipe=jarg(retrain_recipe()),
             model_kw=lambda w: jarg(model_kw(w.target)),
             budget=grp["budget"],
-            device=config.get("device", "cpu"),
-            threads=config.get("threads", 1),
+            device=DEVICE,
+            threads=THREADS,
         shell:
-            "prunebench retrain --data data/{wildcards.dataset} --labels {input.labels} "
+            "prunebench retrain --data {params.data} --labels {input.labels} "
             "--subset {input.subsets} {params.runs} --out {output} "
             "--target {wildcards.target} --recipe {params.recipe} --model-kw {params.model_kw} "
             "--budget {params.budget} --keys {params.run_keys} --device {params.device} "
@@ -120,10 +120,11 @@ rule retrain_full:
         paths.benchmark_path("retrain_full")
     conda:
         "../envs/torch.yaml"
-    threads: config.get("threads", 1)
+    threads: THREADS
     resources:
-        gpu=gpu_resource(config),
+        gpu=GPU,
     params:
+        data=data_dir,
         seeds=" ".join(map(str, SEEDS)),
         recipe=jarg(retrain_recipe()),
         model_kw=lambda w: jarg(model_kw(w.arch)),
@@ -139,10 +140,10 @@ rule retrain_full:
                 "ratio": 0.0,
             }
         ),
-        device=config.get("device", "cpu"),
-        threads=config.get("threads", 1),
+        device=DEVICE,
+        threads=THREADS,
     shell:
-        "prunebench retrain --data data/{wildcards.dataset} --labels {input.labels} "
+        "prunebench retrain --data {params.data} --labels {input.labels} "
         "--subset {input.subsets} --seeds {params.seeds} --out {output} --target {wildcards.arch} "
         "--recipe {params.recipe} --model-kw {params.model_kw} --budget {params.budget} "
         "--keys {params.result_keys} --device {params.device} --threads {params.threads} "

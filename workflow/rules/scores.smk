@@ -1,6 +1,3 @@
-from prunebench.train.device import gpu_resource
-
-
 rule score:
     """A registered scorer, every seed in one job (start-up paid once)."""
     input:
@@ -19,20 +16,21 @@ rule score:
         scorer=plan.alternation(PY_SCORERS),
     conda:
         "../envs/torch.yaml"
-    threads: config.get("threads", 1)
+    threads: THREADS
     resources:
-        gpu=gpu_resource(config),
+        gpu=GPU,
     params:
+        data=data_dir,
         method=lambda w: SPECS[w.scorer].method,
         params=lambda w: jarg(SPECS[w.scorer].params),
         surrogates=lambda w: " ".join(FILES.surrogate_dirs_all_seeds(w)),
         per_seed=lambda w: max(1, len(FILES.surrogate_dirs(w, SEEDS[0]))),
         seeds=" ".join(map(str, SEEDS)),
-        device=config.get("device", "cpu"),
-        threads=config.get("threads", 1),
+        device=DEVICE,
+        threads=THREADS,
     shell:
         "prunebench score --method {params.method} --name {wildcards.scorer} "
-        "--data data/{wildcards.dataset} --labels {input.labels} --surrogate {params.surrogates} "
+        "--data {params.data} --labels {input.labels} --surrogate {params.surrogates} "
         "--surrogates-per-seed {params.per_seed} --seed {params.seeds} --params {params.params} "
         "--out {output.scores} --device {params.device} --threads {params.threads} --no-progress > {log} 2>&1"
 
@@ -59,10 +57,11 @@ rule external_score:
     conda:
         "../envs/data.yaml"
     params:
+        data=data_dir,
         cmd=lambda w, input, output: external_command(w, input, output),
         keep=external_keep_args,
     shell:
         "( {params.cmd} ) > {log} 2>&1 && "
-        "prunebench validate-scores --scores {output.scores} --data data/{wildcards.dataset} {params.keep} "
+        "prunebench validate-scores --scores {output.scores} --data {params.data} {params.keep} "
         ">> {log} 2>&1 "
         "|| (cat {log} >&2; exit 1)"

@@ -1,6 +1,3 @@
-from prunebench.train.device import gpu_resource
-
-
 rule select:
     """Score file → kept indices for every ratio and seed (numpy only: cheap)."""
     input:
@@ -25,7 +22,7 @@ rule select:
         seeds=" ".join(map(str, SEEDS)),
         sparams=lambda w: jarg(SPECS[w.scorer].strategy_params),
         # registered scorers record the dataset's hash: check it (external programs may not)
-        data=lambda w: f"--data data/{w.dataset}" if w.scorer in PY_SCORERS else "",
+        data=lambda w: f"--data {data_dir(w)}" if w.scorer in PY_SCORERS else "",
     shell:
         "prunebench select --scores {input.scores} --labels {input.labels} {params.data} "
         "--dataset-meta {input.meta} "
@@ -76,20 +73,21 @@ rule solve:
         scorer=plan.alternation(SOLVER_SCORERS),
     conda:
         "../envs/torch.yaml"
-    threads: config.get("threads", 1)
+    threads: THREADS
     resources:
-        gpu=gpu_resource(config),
+        gpu=GPU,
     params:
+        data=data_dir,
         method=lambda w: SPECS[w.scorer].method,
         params=lambda w: jarg(SPECS[w.scorer].params),
         surrogates=lambda w: " ".join(FILES.surrogate_dirs_all_seeds(w)),
         per_seed=lambda w: max(1, len(FILES.surrogate_dirs(w, SEEDS[0]))),
         seeds=" ".join(map(str, SEEDS)),
         ratios=" ".join(RATIOS),
-        device=config.get("device", "cpu"),
-        threads=config.get("threads", 1),
+        device=DEVICE,
+        threads=THREADS,
     shell:
-        "prunebench solve --method {params.method} --name {wildcards.scorer} --data data/{wildcards.dataset} "
+        "prunebench solve --method {params.method} --name {wildcards.scorer} --data {params.data} "
         "--labels {input.labels} --surrogate {params.surrogates} --surrogates-per-seed {params.per_seed} "
         "--seed {params.seeds} --params {params.params} --ratios {params.ratios} --scores {output.scores} "
         "--out {output.subsets} --device {params.device} --threads {params.threads} --no-progress > {log} 2>&1"

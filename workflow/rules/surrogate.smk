@@ -1,6 +1,3 @@
-from prunebench.train.device import gpu_resource
-
-
 rule train_surrogate:
     input:
         train=paths.rule_path("data", "train.npz"),
@@ -17,18 +14,19 @@ rule train_surrogate:
         paths.benchmark_path("surrogate")
     conda:
         "../envs/torch.yaml"
-    threads: config.get("threads", 1)
+    threads: THREADS
     resources:
-        gpu=gpu_resource(config),
+        gpu=GPU,
     params:
+        data=data_dir,
         recipe=jarg(surrogate_recipe()),
         model_kw=lambda w: jarg(model_kw(w.arch)),
         sargs=plan.surrogate_args(config, None),
-        device=config.get("device", "cpu"),
-        threads=config.get("threads", 1),
+        device=DEVICE,
+        threads=THREADS,
         out=lambda w, output: os.path.dirname(output.meta),
     shell:
-        "prunebench train-surrogate --data data/{wildcards.dataset} --labels {input.labels} "
+        "prunebench train-surrogate --data {params.data} --labels {input.labels} "
         "--arch {wildcards.arch} --seed {wildcards.s} --out {params.out} --recipe {params.recipe} "
         "--model-kw {params.model_kw} {params.sargs} --device {params.device} --threads {params.threads} "
         "--no-progress > {log} 2>&1"
@@ -52,18 +50,19 @@ rule train_surrogate_variant:
         variant=plan.alternation(config.get("surrogate_variants") or {}),
     conda:
         "../envs/torch.yaml"
-    threads: config.get("threads", 1)
+    threads: THREADS
     resources:
-        gpu=gpu_resource(config),
+        gpu=GPU,
     params:
+        data=data_dir,
         recipe=lambda w: jarg(plan.variant_recipe(config, w.variant)),
         model_kw=lambda w: jarg(model_kw(w.arch)),
         sargs=lambda w: plan.surrogate_args(config, w.variant),
         partitions=lambda w: plan.partition_args(config, w.variant),
-        device=config.get("device", "cpu"),
-        threads=config.get("threads", 1),
+        device=DEVICE,
+        threads=THREADS,
     shell:
-        "prunebench train-surrogate --data data/{wildcards.dataset} --labels {input.labels} "
+        "prunebench train-surrogate --data {params.data} --labels {input.labels} "
         "--arch {wildcards.arch} --seed {wildcards.s} --out {output.run} --recipe {params.recipe} "
         "--model-kw {params.model_kw} {params.sargs} {params.partitions} --device {params.device} "
         "--threads {params.threads} --no-progress > {log} 2>&1"

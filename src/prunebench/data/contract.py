@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import io
-from ..registry import Registry
-
-DATASETS: Registry[Callable] = Registry("dataset")
+from .base import DATASETS, FACTS, DatasetFacts
 
 
 @dataclass
@@ -32,9 +29,10 @@ class Dataset:
         return tuple(int(v) for v in self.x_train.shape[1:])  # type: ignore[return-value]
 
 
-def register_dataset(name: str):
-    """Register ``fn(source=None, **kw) -> (x_train, y_train, x_test, y_test, info)``."""
-    return DATASETS.decorator(name, lambda fn: fn)
+def dataset_facts(name: str) -> DatasetFacts | None:
+    """The registered facts of dataset ``name`` (None for an unknown name: the schema refuses those)."""
+    _known()
+    return FACTS.get(name)
 
 
 def _known() -> None:
@@ -190,16 +188,3 @@ def dataset_sha256(data_dir: str | os.PathLike) -> str:
     """One hash for the training set (x and y): recorded in every score file."""
     meta = io.read_json(Path(data_dir) / "meta.json")
     return io.sha256_array(np.frombuffer((meta["sha256"]["x_train"] + meta["sha256"]["y_train"]).encode(), np.uint8))
-
-
-def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded stratified split: per class, round(test_fraction·n_c) go to test."""
-    rng = np.random.default_rng(seed)
-    test = []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        rng.shuffle(idx)
-        test.append(idx[: int(round(test_fraction * len(idx)))])
-    test_idx = np.sort(np.concatenate(test))
-    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
-    return train_idx, test_idx

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
-from .contract import register_dataset
+from .base import DatasetFacts, register_dataset
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 RESIZE_MODES = ("center_crop", "stretch")
@@ -323,7 +323,26 @@ def read_image_folders(source: str | os.PathLike | None, name: str, size: int, r
     return xtr, ytr, xte, yte, info
 
 
-@register_dataset("tiny_imagenet")
+def _per_class_counts(classes: int, full: int | None):
+    """Class sizes of a folder dataset: ``n_per_class`` of each (capped at ``full``, the size of every
+    class; None: classes differ in size), unknown for a partial copy (``strict: false``)."""
+    def counts(options: dict) -> list[int] | None:
+        if options.get("strict") is False:
+            return None
+        npc = options.get("n_per_class")
+        if full is not None:
+            return [min(int(npc), full) if npc else full] * classes
+        return [int(npc)] * classes if npc and int(npc) <= IMAGENET_MIN_CLASS else None
+
+    return counts
+
+
+#: the smallest class of ImageNet's training set (``n_per_class`` up to this keeps every class whole)
+IMAGENET_MIN_CLASS = 732
+
+
+@register_dataset("tiny_imagenet", DatasetFacts(num_classes=200, n_train=100000, shape=(3, 64, 64),
+                                                class_counts=_per_class_counts(200, 500), size_option="size"))
 def tiny_imagenet(source=None, size: int = 64, resize: str = "center_crop", draft: bool = True,
                   workers: int | None = None, n_per_class: int | None = None, subset_seed: int = 0,
                   strict: bool = True, cache: str | None = None, in_memory_limit: int = 4 << 30, **_):
@@ -334,7 +353,8 @@ def tiny_imagenet(source=None, size: int = 64, resize: str = "center_crop", draf
                               subset_seed, in_memory_limit, cache, TINY_IMAGENET_COUNTS, strict)
 
 
-@register_dataset("imagenet")
+@register_dataset("imagenet", DatasetFacts(num_classes=1000, n_train=1281167, shape=(3, 64, 64),
+                                           class_counts=_per_class_counts(1000, None), size_option="size"))
 def imagenet(source=None, size: int = 64, resize: str = "center_crop", draft: bool = True,
              workers: int | None = None, val_annotations: str | None = None, n_per_class: int | None = None,
              subset_seed: int = 0, strict: bool = True, cache: str | None = None, in_memory_limit: int = 4 << 30,

@@ -8,8 +8,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import register_dataset, stratified_split
+from .base import DatasetFacts, register_dataset, stratified_sizes, stratified_split
 from .idx import read_idx
+
+#: digits: samples per class before the stratified train/test split (sklearn's load_digits)
+DIGITS_CLASS_SIZES = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
+FASHION_CLASS_SIZE = 6000
+
+
+def _fashion_counts(options: dict) -> list[int]:
+    counts = [FASHION_CLASS_SIZE] * 10
+    n_train = options.get("n_train")
+    if n_train is not None and int(n_train) < sum(counts):  # a stratified subset (fashion_mnist below)
+        return stratified_sizes(counts, 1.0 - int(n_train) / sum(counts))
+    return counts
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 
@@ -27,7 +39,9 @@ FASHION_MNIST_SHA256: dict[str, str] = {
 }
 
 
-@register_dataset("digits")
+@register_dataset("digits", DatasetFacts(
+    num_classes=10, n_train=1347, shape=(1, 8, 8),
+    class_counts=lambda o: stratified_sizes(DIGITS_CLASS_SIZES, o.get("test_fraction", 0.25))))
 def digits(source=None, test_fraction: float = 0.25, split_seed: int = 0, **_):
     """scikit-learn's 8×8 digits (1797 images, 10 classes), scaled to [0, 1],
     with a seeded stratified train/test split. Offline: the data ship with sklearn."""
@@ -56,7 +70,8 @@ def _find_idx_dir(candidates: list[str | None]) -> Path | None:
     return None
 
 
-@register_dataset("fashion_mnist")
+@register_dataset("fashion_mnist", DatasetFacts(num_classes=10, n_train=60000, shape=(1, 28, 28),
+                                                class_counts=_fashion_counts))
 def fashion_mnist(source=None, n_train: int | None = None, subset_seed: int = 0, **_):
     """Fashion-MNIST (Xiao et al. 2017), read with our own IDX reader.
 
@@ -140,7 +155,8 @@ def _cifar(source, cls_name, folder, train_files, test_files, label_key, num_cla
     return xtr, ytr, xte, yte, {"source": str(root / folder)}
 
 
-@register_dataset("cifar10")
+@register_dataset("cifar10", DatasetFacts(num_classes=10, n_train=50000, shape=(3, 32, 32),
+                                          class_counts=lambda o: [5000] * 10))
 def cifar10(source=None, **_):
     """CIFAR-10 (Krizhevsky 2009): torchvision downloads and md5-checks the
     archive; the extracted python batches are parsed by :func:`read_cifar_batches`."""
@@ -148,7 +164,8 @@ def cifar10(source=None, **_):
     return _cifar(source, "CIFAR10", "cifar-10-batches-py", files, ["test_batch"], "labels", 10)
 
 
-@register_dataset("cifar100")
+@register_dataset("cifar100", DatasetFacts(num_classes=100, n_train=50000, shape=(3, 32, 32),
+                                           class_counts=lambda o: [500] * 100))
 def cifar100(source=None, **_):
     """CIFAR-100 (fine labels), as :func:`cifar10`."""
     return _cifar(source, "CIFAR100", "cifar-100-python", ["train"], ["test"], "fine_labels", 100)

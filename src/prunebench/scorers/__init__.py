@@ -20,6 +20,3 @@ from .base import (  # noqa: F401
     protocol_markdown,
     register_scorer,
 )
-
-#: the former name of :func:`protocol_markdown`, still imported by cli.py (``list-scorers --protocols``)
-protocol_table = protocol_markdown

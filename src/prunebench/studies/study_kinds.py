@@ -8,7 +8,7 @@ from . import analyses as A
 from . import budget as _budget  # noqa: F401  (registers the budget study's kind)
 from . import convergence as _convergence  # noqa: F401  (registers the convergence check's kind)
 from . import protocol as _protocol  # noqa: F401  (registers the protocol study's kind)
-from .runner import kind
+from .base import kind
 
 
 @kind("noise_grid")

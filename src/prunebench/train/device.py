@@ -26,12 +26,6 @@ def resolve_device(name: str = "auto") -> "torch.device":  # noqa: F821
     return torch.device(name)
 
 
-def gpu_resource(config: dict) -> int:
-    """The ``gpu`` resource of the rules that train or score (1 where the config's ``device`` is
-    ``cuda`` or ``cuda:N``, else 0): what a cluster profile turns into a GPU request."""
-    return 1 if str(config.get("device", "cpu")).startswith("cuda") else 0
-
-
 def seed_numpy(seed: int) -> None:
     """Seed Python's and numpy's global RNGs (torch untouched: not imported)."""
     random.seed(seed)
