@@ -173,8 +173,8 @@ def main(argv=None) -> None:
     from scipy.stats import spearmanr
 
     from prunebench import grads as G
+    from prunebench.methods.moso.scorer import moso_checkpoint_scores
     from prunebench.models import build_model
-    from prunebench.scorers.moso import moso_checkpoint_scores
     from prunebench.train import Recipe, fit, set_determinism
     from prunebench.train.loop import Normalizer
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 
 from prunebench import exact
-from prunebench.scorers import moso as M
+from prunebench.methods.moso import scorer as M
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -276,7 +276,7 @@ def test_moso_exact_fit_against_a_hand_rolled_retraining_loop():
 def test_agreement_study_pinned(tmp_path):
     """Loose agreement is a property of the first-order approximation: these are the measured values
     (n=40 digits, 200 GD steps, lr 0.5, wd 1e-3, seed 0), pinned with a small margin."""
-    from prunebench.studies.agreement import run_agreement
+    from prunebench.methods.moso.agreement import run_agreement
 
     sm = run_agreement(tmp_path, n=40, steps=200, seed=0, figure=False)
     got = {(r.model, r.approximation): (r.spearman, r.pearson) for r in sm.itertuples()}

@@ -544,7 +544,8 @@ def gradient_stats(model: nn.Module, x, y, norm=None, chunk_size: int = 256, pro
     ‖g_i‖² of those rows by hooks) — then the jvp pass over all rows along ``ḡ_R``.
     ``sqnorm`` is NaN outside ``R`` and ``subsample`` holds ``R``: the leave-one-out
     gradient is then estimated by ``ḡ_R`` for a row outside ``R`` and by
-    ``(m·ḡ_R − g_i)/(m−1)`` for a row inside (:func:`prunebench.scorers.moso.moso_checkpoint_scores`), each an unbiased
+    ``(m·ḡ_R − g_i)/(m−1)`` for a row inside
+    (:func:`prunebench.methods.moso.scorer.moso_checkpoint_scores`), each an unbiased
     estimate of ``∇L_{S∖i}`` that needs no ‖g_i‖² outside ``R`` (≈ fraction + ⅓ epoch)."""
     n = len(y)
     if gbar == "exact":

@@ -161,11 +161,16 @@ def register_scorer(name: str, *, keep: str, paper: str, kind: str = "score", ne
 
 
 def _discover() -> None:
-    """Import every module of this package so their decorators run."""
+    """Import every module of this package, and the ``scorer`` module of every method package
+    (``prunebench/methods/<method>/scorer.py``), so their decorators run."""
     pkg = Path(__file__).parent
     for m in pkgutil.iter_modules([str(pkg)]):
         if m.name not in ("base",) and not m.name.startswith("_"):
             importlib.import_module(f"{__package__}.{m.name}")
+    methods = pkg.parent / "methods"
+    for m in pkgutil.iter_modules([str(methods)]):
+        if m.ispkg and (methods / m.name / "scorer.py").exists():
+            importlib.import_module(f"{__package__.rpartition('.')[0]}.methods.{m.name}.scorer")
 
 
 def get_scorer(name: str) -> ScorerInfo:

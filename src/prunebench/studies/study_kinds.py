@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..methods.moso import agreement as _agreement  # noqa: F401  (registers MoSo's agreement study)
 from ..paths import parse
 from ..plots import studies as P
 from . import analyses as A
@@ -166,26 +167,3 @@ def optprune_check(inputs, out, **options):
     io.write_dataframe(out["table"], res["sets"])
     io.write_json(out["json"], res["summary"])
     oc.plot(res["sets"], out["pdf"], out["png"])
-
-
-@kind("agreement")
-def agreement(inputs, out, **options):
-    """MoSo's first-order estimate vs exact leave-one-out retraining (and the linearised ceiling)."""
-    import tempfile
-    from pathlib import Path
-
-    import pandas as pd
-
-    from .. import io
-    from .agreement import plot_agreement, run_agreement
-
-    with tempfile.TemporaryDirectory() as tmp:
-        run_agreement(tmp, figure=False, **options)
-        df = pd.read_csv(Path(tmp) / "agreement.csv")
-        sm = pd.read_csv(Path(tmp) / "agreement_summary.csv")
-    io.write_dataframe(out["table"], df)
-    io.write_dataframe(out["summary"], sm)
-    stem = Path(out["pdf"]).with_suffix("")
-    plot_agreement(df, sm, stem, options.get("T", 10))
-    if str(stem) + ".png" != out["png"]:
-        raise ValueError("agreement: pdf and png outputs must share a stem")

@@ -6,9 +6,9 @@ it to first order from lr-weighted gradient inner products at checkpoints
 along training (Eq. 4). On tiny problems we can retrain exactly, so this study
 compares, per sample:
 
-* ``exact`` — :func:`~prunebench.scorers.moso.moso_exact_tiny`: n + 1 full-batch
+* ``exact`` — :func:`~prunebench.methods.moso.scorer.moso_exact_tiny`: n + 1 full-batch
   GD trainings (same init, steps, lr), risk on S∖z_i (no weight decay).
-* ``moso_Tall`` — the scorer's formula (:func:`~prunebench.scorers.moso.moso_first_order_tiny`,
+* ``moso_Tall`` — the scorer's formula (:func:`~prunebench.methods.moso.scorer.moso_first_order_tiny`,
   the same :func:`moso_checkpoint_scores`/:func:`aggregate_checkpoints` the
   ``moso`` scorer uses) over every step of the training trajectory;
   ``moso_T{T}`` — over T checkpoints spread evenly (the scorer's default T=10);
@@ -25,7 +25,8 @@ compares, per sample:
 Models: multinomial logistic regression (convex) and a one-hidden-layer tanh
 MLP, on a seeded stratified subset of sklearn's digits (:func:`prunebench.exact.tiny_digits`).
 Outputs: ``agreement.csv`` (per sample), ``agreement_summary.csv`` (Spearman
-and Pearson of each approximation vs exact) and ``agreement.{pdf,png}``.
+and Pearson of each approximation vs exact) and ``agreement.{pdf,png}``; as
+``prunebench analyze agreement`` (:func:`agreement`), the paths the workflow names.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io
+from ... import io
+from ...studies.base import kind
 
 APPROX = ("moso_Tall", "moso_T{T}", "moso_release_Tall", "moso_renorm_Tall", "moso_noloo_Tall", "linearised")
 
@@ -43,7 +45,7 @@ def linearised_moso_tiny(X, y, num_classes: int, eps: float = 1e-4, **kw) -> np.
     """First-order (in the sample weight) change of ``L(S∖z_i; w)``, extrapolated to
     removal: ``[L(S∖z_i; w(1−ε·e_i)) − L(S∖z_i; w(1+ε·e_i))] / (2ε)`` with ``w(·)``
     retrained by the same GD (``kw`` as :func:`moso_exact_tiny`)."""
-    from ..scorers.moso import risk_without, tiny_losses
+    from .scorer import risk_without, tiny_losses
 
     n = len(np.asarray(y))
     eye = np.eye(n)
@@ -55,8 +57,8 @@ def linearised_moso_tiny(X, y, num_classes: int, eps: float = 1e-4, **kw) -> np.
 def agreement_table(X, y, num_classes: int, model: str, steps: int, lr: float, weight_decay: float, hidden: int,
                     seed: int, T: int, eps: float) -> dict[str, np.ndarray]:
     """Per-sample columns for one model: exact, the first-order variants, linearised."""
-    from .. import exact
-    from ..scorers.moso import moso_exact_tiny, moso_first_order_tiny, tiny_checkpoint_stats
+    from ... import exact
+    from .scorer import moso_exact_tiny, moso_first_order_tiny, tiny_checkpoint_stats
 
     kw = dict(model=model, steps=steps, lr=lr, weight_decay=weight_decay, hidden=hidden, seed=seed)
     n = len(y)
@@ -90,7 +92,7 @@ def run_agreement(out_dir, n: int = 40, steps: int = 200, seed: int = 0, lr: flo
     init (logreg: zeros; MLP: ``hidden`` tanh units)."""
     import pandas as pd
 
-    from .. import exact
+    from ... import exact
 
     out = Path(out_dir)
     X, y = exact.tiny_digits(n, seed=seed, classes=classes)
@@ -121,7 +123,7 @@ def plot_agreement(df, sm, stem: Path, T: int = 10) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..plots.style import save_figure
+    from ...plots.style import save_figure
 
     shown = ["moso_Tall", f"moso_T{T}", "linearised"]
     titles = {"moso_Tall": "first-order MoSo, every step", f"moso_T{T}": f"first-order MoSo, T={T}",
@@ -147,3 +149,22 @@ def plot_agreement(df, sm, stem: Path, T: int = 10) -> None:
     fig.tight_layout()
     save_figure(fig, stem.with_suffix(".pdf"), stem.with_suffix(".png"))
     plt.close(fig)
+
+
+@kind("agreement")
+def agreement(inputs, out, **options):
+    """MoSo's first-order estimate vs exact leave-one-out retraining (and the linearised ceiling)."""
+    import tempfile
+
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_agreement(tmp, figure=False, **options)
+        df = pd.read_csv(Path(tmp) / "agreement.csv")
+        sm = pd.read_csv(Path(tmp) / "agreement_summary.csv")
+    io.write_dataframe(out["table"], df)
+    io.write_dataframe(out["summary"], sm)
+    stem = Path(out["pdf"]).with_suffix("")
+    plot_agreement(df, sm, stem, options.get("T", 10))
+    if str(stem) + ".png" != out["png"]:
+        raise ValueError("agreement: pdf and png outputs must share a stem")

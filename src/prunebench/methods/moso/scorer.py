@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..train.surrogate import partition_indices  # noqa: F401  (the release's partitions; re-exported)
-from .base import Protocol, T_within_checkpoints, all_of, register_scorer
+from ...scorers.base import Protocol, T_within_checkpoints, all_of, register_scorer
+from ...train.surrogate import partition_indices  # noqa: F401  (the release's partitions; re-exported)
 
 PAPER = "Tan et al., NeurIPS 2023, arXiv 2310.14664"
 FORMULAS = ("paper", "release", "renormalised")
@@ -126,7 +126,7 @@ def _stats_reference(model, x, y, norm):
     import torch
     import torch.nn.functional as F
 
-    from .. import grads as G
+    from ... import grads as G
 
     device, dtype = G._device_dtype(model)
     params = G._params(model)
@@ -151,7 +151,7 @@ def moso_run_scores(run, x, y, T: int = 10, aggregate: str = "mean", loo_correct
     for each of ``run.sampled_checkpoints(T)``, load θ_t and η_t, get <g_i, ḡ>,
     ‖g_i‖² (fast path, or ``reference``: batch-1 loops), apply
     :func:`moso_checkpoint_scores`, then :func:`aggregate_checkpoints`."""
-    from .. import grads as G
+    from ... import grads as G
 
     n = len(y)
     per = []
@@ -261,7 +261,7 @@ def tiny_losses(X, y, num_classes: int, weights, model: str = "logreg", steps: i
     """Per-sample losses ``(M, n)`` of the M models trained with the rows of ``weights``."""
     import torch
 
-    from .. import exact
+    from ... import exact
 
     params = exact.train_many(X, y, num_classes, weights, model, steps, lr, weight_decay, hidden, seed,
                               schedule=schedule)
@@ -274,7 +274,7 @@ def tiny_losses(X, y, num_classes: int, weights, model: str = "logreg", steps: i
 def tiny_checkpoint_stats(traj, X, y, model: str = "logreg", steps_idx=None) -> list[tuple]:
     """``(<g_i, ḡ>, ‖g_i‖², ‖ḡ‖², η_t)`` at the trajectory points ``steps_idx``
     (default: every step) of a :class:`prunebench.exact.Trajectory`."""
-    from .. import exact
+    from ... import exact
 
     ts = range(len(traj.lrs)) if steps_idx is None else steps_idx
     out = []
@@ -304,8 +304,8 @@ def moso_first_order_tiny(X, y, num_classes: int, model: str = "logreg", steps: 
     (:func:`prunebench.train.surrogate.checkpoint_steps`). Gradients are of the
     per-sample cross-entropy (no weight decay), as in the scorer. ``stats``: the
     every-step output of :func:`tiny_checkpoint_stats`, to reuse across variants."""
-    from .. import exact
-    from ..train.surrogate import checkpoint_steps
+    from ... import exact
+    from ...train.surrogate import checkpoint_steps
 
     if stats is None:
         if traj is None:
@@ -332,8 +332,8 @@ def moso_exact_fit(x, y, arch: str, recipe: dict, seed: int, in_shape, num_class
     import torch
     import torch.nn.functional as F
 
-    from ..models import build_model
-    from ..train import Recipe, fit, predict, set_determinism
+    from ...models import build_model
+    from ...train import Recipe, fit, predict, set_determinism
 
     rec = Recipe.from_dict(recipe)
     y = np.asarray(y)
