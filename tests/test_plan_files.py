@@ -31,7 +31,7 @@ def test_every_contract_file_is_a_contract_path_of_a_retrain_setting(cfg_path):
     f = _files(cfg_path)
     files = f.contract_files()
     assert len(files) == len(set(files))
-    settings = {tuple(st[k] for k in ("dataset", "noise", "arch", "scorer", "strategy", "target")): st
+    settings = {tuple(st[k] for k in plan.RETRAIN_KEYS): st
                 for st in f.retrain}
     parsed = {"scores": [], "subset": [], "retrain": []}
     for p in files:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import io
+from . import io, paths
 
-KEYS = ["exp", "dataset", "noise", "arch", "scorer", "strategy", "ratio", "target"]
+KEYS = [k for k in paths.keys("retrain") if k != "seed"]
 
 
 def load_results(paths) -> pd.DataFrame:

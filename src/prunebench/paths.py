@@ -74,6 +74,15 @@ def _pattern(template: str, **fixed) -> re.Pattern:
     return re.compile(r"(?:.*/)?" + body + "$")
 
 
+def keys(kind: str) -> tuple[str, ...]:
+    """The keys of a contract path of ``kind`` in path order (``s`` named ``seed``, ``dir`` left out):
+    the columns a table of those files is keyed by."""
+    return tuple("seed" if k == "s" else k for k in _KEY.findall(TEMPLATES[kind]) if k != "dir")
+
+
+#: the keys of one retraining setting (a result path without exp, ratio and seed): one retrain job
+SETTING_KEYS = tuple(k for k in keys("retrain") if k not in ("exp", "ratio", "seed"))
+
 #: the contract paths :func:`parse` reads back, generated from :data:`TEMPLATES`
 PATTERNS = {"labels": _pattern(TEMPLATES["labels"]), "scores": _pattern(TEMPLATES["scores"] + ".csv"),
             "subset": _pattern(TEMPLATES["subset"] + ".npy"), "retrain": _pattern(TEMPLATES["retrain"], dir="retrain")}

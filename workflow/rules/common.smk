@@ -70,7 +70,7 @@ def retrain_recipe():
 
 def result_keys(w):
     """Path keys recorded in every retrain result (ratio and seed are added per run)."""
-    keys = ("exp", "dataset", "noise", "arch", "scorer", "strategy")
+    keys = ("exp", *paths.SETTING_KEYS[:-1])  # the result's path keys but target, ratio and seed
     return jarg({k: w[k] for k in keys})
 
 

@@ -96,8 +96,8 @@ class Files:
 
     def budget_job_keys(self, w, grp: dict) -> list[dict]:
         """The path keys of each run of one budget job (the job's --keys)."""
-        return [{"exp": w["exp"], "dataset": w["dataset"], "noise": w["noise"], "arch": w["arch"],
-                 "scorer": r["scorer"], "strategy": r["strategy"]} for r in budget_job_runs(grp, len(self.seeds))]
+        here = {k: w[k] for k in ("exp", *RETRAIN_KEYS[:3])}  # exp, dataset, noise, arch
+        return [{**here, "scorer": r["scorer"], "strategy": r["strategy"]} for r in budget_job_runs(grp, len(self.seeds))]
 
     def budget_files(self) -> list[str]:
         """The budget study's runs: each budget sweep's runs under the run's budget, then under the others."""
@@ -264,7 +264,7 @@ class Files:
         exp = self.exp
         out = set(self.retrain_files(self.retrain)) | set(self.convergence_files()) | set(self.budget_files())
         for st in self.retrain:
-            ds, nz, arch, sc = (st[k] for k in ("dataset", "noise", "arch", "scorer"))
+            ds, nz, arch, sc = (st[k] for k in RETRAIN_KEYS[:4])
             here = dict(exp=exp, dataset=ds, noise=nz, arch=arch)
             out.update(paths.rule_path("data", f, dataset=ds) for f in ("train.npz", "test.npz", "meta.json"))
             out.add(paths.labels_path(exp, ds, nz))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 
+from .. import paths
 from .datasets import sweep_datasets
 from .specs import ScorerSpec, protocol_pairs
 
@@ -33,7 +34,7 @@ def alternation(names) -> str:
 
 
 #: the keys of one retrain job (all its ratios and seeds)
-RETRAIN_KEYS = ("dataset", "noise", "arch", "scorer", "strategy", "target")
+RETRAIN_KEYS = paths.SETTING_KEYS
 
 
 def retrain_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
@@ -49,7 +50,7 @@ def retrain_settings(cfg: dict, specs: dict[str, ScorerSpec]) -> list[dict]:
             out.add((ds, noise, tgt, "full", "all", fmt_ratio(0), tgt))
         for (ds, noise, arch, name, strategy, tgt), ratios in sweep_jobs(cfg, specs, sw).items():
             out.update((ds, noise, arch, name, strategy, r, tgt) for r in ratios)
-    keys = ("dataset", "noise", "arch", "scorer", "strategy", "ratio", "target")
+    keys = tuple(k for k in paths.keys("retrain") if k not in ("exp", "seed"))
     return [dict(zip(keys, t)) for t in sorted(out)]
 
 
@@ -83,7 +84,7 @@ def budget_settings(cfg: dict, specs: dict[str, ScorerSpec], own: bool = False) 
         for b in [default_budget(cfg)] if own else others:
             for (ds, noise, arch, name, strategy, tgt), ratios in sweep_jobs(cfg, specs, sw).items():
                 out.update((ds, noise, arch, name, strategy, r, tgt, b) for r in ratios)
-    keys = ("dataset", "noise", "arch", "scorer", "strategy", "ratio", "target", "budget")
+    keys = (*(k for k in paths.keys("retrain") if k not in ("exp", "seed")), "budget")
     return [dict(zip(keys, t)) for t in sorted(out)]
 
 
