@@ -33,10 +33,10 @@ def main(argv=None) -> None:
 
     import torch
 
-    from prunebench.influence import last_layer_influence
+    from prunebench.methods.optprune.influence import last_layer_influence
+    from prunebench.methods.optprune.solvers import solve_budget
     from prunebench.models import build_model, embed, head
     from prunebench.select import n_removed
-    from prunebench.select.optprune import solve_budget
     from prunebench.train.loop import Recipe, fit, predict
 
     torch.manual_seed(a.seed)

@@ -15,8 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from prunebench import influence
-from prunebench.select import optprune as op
+from prunebench.methods.optprune import influence
+from prunebench.methods.optprune import solvers as op
 
 # --- independent oracles ---------------------------------------------------------
 
@@ -237,7 +237,7 @@ def test_predicted_vs_actual_parameter_change_convex():
     the margins only absorb platform round-off and the test still fails if the estimate's
     direction (cosine < 0.81), ordering (ρ < 0.87), scale (ratio outside [2, 8]) or the
     solver's advantage over random (< 25 %) changes materially."""
-    from prunebench.studies import optprune_check as oc
+    from prunebench.methods.optprune import check as oc
 
     res = oc.run(n=50, models=("logreg",), variants=("last_layer",), steps=1500, retrain_steps=500,
                  set_fracs=(0.06, 0.12, 0.24), sets_per_frac=3, epsilon_mults=(5.0,), budget_fracs=(0.12,),
@@ -292,8 +292,9 @@ class _Ctx:
 
 
 def test_registered_solver_contract_and_determinism():
+    from prunebench.methods.optprune import epsilon
+    from prunebench.methods.optprune import scorer as so
     from prunebench.scorers import get_scorer
-    from prunebench.scorers import optprune as so
     from prunebench.select import n_removed
 
     info = get_scorer("optprune")
@@ -320,7 +321,7 @@ def test_registered_solver_contract_and_determinism():
     strat = so.solve_subsets(ctx, [0.5], max_exact_n=0, stratified=True)[0.5][0]
     removed = np.setdiff1d(np.arange(ctx.n), strat)
     assert sorted(np.bincount(ctx.y[removed], minlength=3)) == sorted(op.removal_quotas(ctx.y, len(removed)).values())
-    study = so.epsilon_study(ctx, [1.0, 4.0], epsilon_unit="median", max_exact_n=0)
+    study = epsilon.epsilon_study(ctx, [1.0, 4.0], epsilon_unit="median", max_exact_n=0)
     med = np.median(np.linalg.norm(Iv, axis=1))
     sizes = []
     for eps, kept, meta in study:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..methods.moso import agreement as _agreement  # noqa: F401  (registers MoSo's agreement study)
+from ..methods.optprune import check as _optprune_check  # noqa: F401  (registers optprune's check)
+from ..methods.optprune import epsilon as _epsilon  # noqa: F401  (registers optprune's ε study)
 from ..paths import parse
 from ..plots import studies as P
 from . import analyses as A
@@ -86,84 +88,3 @@ def imbalance(inputs, out):
     df = A.imbalance_table(A.split_inputs(inputs)["retrain"])
     A.write_table(df, out["table"])
     P.plot_imbalance(df, out["pdf"], out["png"])
-
-
-@kind("epsilon")
-def epsilon(inputs, out, data: str, labels: str, surrogates: list, seeds: list, target: str, recipe: dict,
-            epsilons: list, method_params: dict | None = None, model_kw: dict | None = None,
-            device: str = "cpu", threads: int = 1, max_removed_frac: float = 0.9):
-    """Optimization-based pruning, program 1 (Yang et al. 2023 §3): for each ε (in multiples of the
-    median single-sample influence norm), the largest removed set whose predicted parameter change
-    stays within ε; retrain ``target`` on what is kept → ε, fraction pruned, test accuracy."""
-    from pathlib import Path
-
-    import numpy as np
-    import pandas as pd
-
-    from .. import io
-    from ..retrain import retrain_many
-    from ..scorers import ScoreContext
-    from ..scorers.optprune import DEFAULTS, compute_influence
-    from ..select import save_subset
-    from ..select.optprune import solve_epsilon
-    from ..train import set_determinism
-
-    params = {**DEFAULTS, **(method_params or {})}
-    root = Path(out["dir"])
-    rows = []
-    for seed, sur in zip(seeds, surrogates):
-        set_determinism(seed, threads)
-        ctx = ScoreContext(data, labels, [sur], seed=seed, device=device, threads=threads, progress=False)
-        I, _ = compute_influence(ctx, **params)
-        n = len(I)
-        med = float(np.median(np.linalg.norm(I, axis=1)))
-        for mult in epsilons:
-            removed, meta = solve_epsilon(I, mult * med, norm=params["norm"], time_limit=params["time_limit"],
-                                          max_exact_n=params["max_exact_n"], max_removed=int(max_removed_frac * n))
-            kept = np.setdiff1d(np.arange(n), removed).astype(np.int64)
-            sub = root / f"e{mult:g}" / f"seed{seed}.npy"
-            save_subset(sub, kept, ctx.y, {"strategy": "epsilon", "epsilon_mult": mult})
-            res = retrain_many(data, labels, [sub], [root / f"e{mult:g}" / f"seed{seed}.json"], target, recipe,
-                               [seed], {"scorer": "optprune", "epsilon_mult": mult}, device=device, threads=threads,
-                               model_kw=model_kw, progress=False)[0]
-            rows.append({"seed": seed, "epsilon_mult": mult, "epsilon": mult * med, "n": n,
-                         "n_removed": int(len(removed)), "fraction_pruned": len(removed) / n,
-                         "solver": meta.get("solver"), "status": meta.get("status"),
-                         "test_accuracy": res["test_accuracy"]})
-    df = pd.DataFrame(rows).sort_values(["epsilon_mult", "seed"]).reset_index(drop=True)
-    io.write_dataframe(out["table"], df)
-    _plot_epsilon(df, out["pdf"], out["png"])
-
-
-def _plot_epsilon(df, out_pdf, out_png):
-    from ..plots.style import method_color, new_figure, save_figure
-
-    fig, (ax1, ax2) = new_figure(2, ncols=2)
-    g = df.groupby("epsilon_mult").agg(frac=("fraction_pruned", "mean"), acc=("test_accuracy", "mean"),
-                                       acc_sd=("test_accuracy", "std")).reset_index()
-    c = method_color("optprune")
-    ax1.plot(g["epsilon_mult"], g["frac"], marker="o", color=c)
-    ax1.set_xscale("log")
-    ax1.set_xlabel("ε (× median single-sample ‖I_i‖)")
-    ax1.set_ylabel("fraction of training set pruned")
-    ax1.set_title("ε → fraction pruned")
-    ax2.errorbar(g["frac"], g["acc"], yerr=g["acc_sd"].fillna(0), marker="o", color=c, capsize=3)
-    for _, r in g.iterrows():
-        ax2.annotate(f"ε={r['epsilon_mult']:g}", (r["frac"], r["acc"]), fontsize=7, xytext=(3, 3),
-                     textcoords="offset points")
-    ax2.set_xlabel("fraction pruned")
-    ax2.set_ylabel("test accuracy (mean ± std over seeds)")
-    ax2.set_title("generalization-guaranteed pruning")
-    save_figure(fig, out_pdf, out_png)
-
-
-@kind("optprune_check")
-def optprune_check(inputs, out, **options):
-    """Influence vs actual retraining on a tiny convex problem (and a tiny MLP)."""
-    from .. import io
-    from . import optprune_check as oc
-
-    res = oc.run(**options)
-    io.write_dataframe(out["table"], res["sets"])
-    io.write_json(out["json"], res["summary"])
-    oc.plot(res["sets"], out["pdf"], out["png"])

@@ -21,7 +21,9 @@ estimate keeps the ``1/n`` weighting; under the renormalised objective the first
 is ``n/(n−m)`` times larger, reported as ``pred_renorm``.
 
 :func:`run` returns a dict (``summary`` + pandas ``sets`` table) and, with ``out_dir``,
-writes ``optprune_check.csv``, ``optprune_check.json`` and ``optprune_check.{pdf,png}``.
+writes ``optprune_check.csv``, ``optprune_check.json`` and ``optprune_check.{pdf,png}``;
+``prunebench analyze optprune_check`` (:func:`optprune_check`) writes them to the paths the
+workflow names.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from ...studies.base import kind
 
 ROW_KEYS = ("model", "variant", "kind", "m", "epsilon", "pred_norm", "pred_renorm_norm", "actual_norm", "cosine",
             "rel_err", "rel_err_renorm", "retrain_grad_norm")
@@ -67,8 +71,8 @@ def _influences(model, X, y, K, theta, wd, hidden, variants=("last_layer", "full
     parameters, slice of the flat θ they refer to)}``."""
     import torch
 
-    from .. import exact as ex
-    from .. import influence
+    from ... import exact as ex
+    from . import influence
 
     n, d = X.shape
     out = {}
@@ -107,7 +111,7 @@ def run(out_dir=None, n: int = 120, seed: int = 0, models=("logreg", "mlp"), hid
     convex (``logreg``) and a small non-convex (``mlp``) model; program 1's ε check (ε in
     multiples of the median single-sample ‖I_i‖, removals capped at ``max_removed_frac·n`` since
     the uncapped program removes almost everything, see
-    :func:`prunebench.select.optprune.solve_epsilon`); program 2's set vs random sets of the same
+    :func:`prunebench.methods.optprune.solvers.solve_epsilon`); program 2's set vs random sets of the same
     size. For ``logreg`` also one exact Newton step on the retraining objective (Hessian of the
     kept samples) — the part of the error due to the Hessian shift that the influence function
     ignores. The MILPs run on a deterministic budget (``node_limit`` nodes, ``max_cuts`` ℓ2 rounds);
@@ -128,7 +132,7 @@ class _Model:
     """One trained tiny model of the check: θ̂, its influences, and cached retrains."""
 
     def __init__(self, model, X, y, K, hidden, weight_decay, lr, steps, retrain_steps, seed, variants):
-        from .. import exact as ex
+        from ... import exact as ex
 
         self.ex, self.model, self.X, self.y, self.K = ex, model, X, y, K
         self.n = len(y)
@@ -156,7 +160,7 @@ class _Model:
     def newton(self, removed) -> np.ndarray:
         """One Newton step on the retraining objective J_K from θ̂, exact Hessian of the kept
         samples (logreg only; class-major closed form, permuted to the harness layout)."""
-        from .. import influence
+        from . import influence
 
         W, b = (p.numpy() for p in self.theta)
         keep = np.setdiff1d(np.arange(self.n), removed)
@@ -168,7 +172,7 @@ class _Model:
 
     def record(self, kind, removed, variant, eps=float("nan")) -> dict:
         """One row: predicted (−Σ_W I_i) vs actual change for the removed set."""
-        from ..select import optprune as op
+        from . import solvers as op
 
         Iv, sl = self.infl[variant]
         n, m = self.n, len(removed)
@@ -197,8 +201,8 @@ def _run(out_dir, n, seed, models, hidden, weight_decay, lr, steps, retrain_step
          max_cuts) -> dict:
     import pandas as pd
 
-    from .. import exact as ex
-    from ..select import optprune as op
+    from ... import exact as ex
+    from . import solvers as op
 
     X, y = ex.tiny_digits(n, seed)
     K = int(y.max()) + 1
@@ -272,7 +276,7 @@ def _run(out_dir, n, seed, models, hidden, weight_decay, lr, steps, retrain_step
 
 def write_outputs(out_dir, df, summary) -> None:
     """``optprune_check.csv`` (one row per removed set), ``.json`` (summary) and the figure."""
-    from .. import io
+    from ... import io
 
     out = Path(out_dir)
     io.write_dataframe(out / "optprune_check.csv", df)
@@ -287,7 +291,7 @@ def plot(df, out_pdf, out_png) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..plots.style import save_figure
+    from ...plots.style import save_figure
 
     panels = [(m, v) for m in df.model.unique() for v in df[df.model == m].variant.unique()]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.1), squeeze=False)
@@ -308,3 +312,14 @@ def plot(df, out_pdf, out_png) -> None:
     fig.tight_layout()
     save_figure(fig, out_pdf, out_png)
     plt.close(fig)
+
+
+@kind("optprune_check")
+def optprune_check(inputs, out, **options):
+    """Influence vs actual retraining on a tiny convex problem (and a tiny MLP)."""
+    from ... import io
+
+    res = run(**options)
+    io.write_dataframe(out["table"], res["sets"])
+    io.write_json(out["json"], res["summary"])
+    plot(res["sets"], out["pdf"], out["png"])

@@ -53,7 +53,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .numeric import softmax
+from ...numeric import softmax
 
 __all__ = [
     "design",

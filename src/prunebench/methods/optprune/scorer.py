@@ -3,10 +3,10 @@ Reducing Training Data by Examining Generalization Influence", arXiv 2205.09329)
 
 Not a per-sample ranking: the method chooses the *removed set* by a discrete
 program over per-sample parameter influences ``I_i = −H⁻¹∇L(z_i)/n`` (§3;
-:mod:`prunebench.influence`), so it is registered with ``kind="solver"`` and writes
-its subsets itself (:func:`solve_subsets`, program 2 = fixed budget per ratio;
-:func:`epsilon_study`, program 1 = largest ε-redundant set;
-:mod:`prunebench.select.optprune`).
+:mod:`prunebench.methods.optprune.influence`), so it is registered with ``kind="solver"``
+and writes its subsets itself (:func:`solve_subsets`, program 2 = fixed budget per ratio;
+:func:`prunebench.methods.optprune.epsilon.epsilon_study`, program 1 = largest ε-redundant set;
+:mod:`prunebench.methods.optprune.solvers`).
 
 The registered scorer function returns the per-sample influence norm ``‖I_i‖``
 (the predicted parameter change of removing ``z_i`` alone) for the score file that
@@ -44,7 +44,7 @@ import time
 
 import numpy as np
 
-from .base import Protocol, Solver, register_scorer
+from ...scorers.base import Protocol, Solver, register_scorer
 
 PAPER = "Yang et al., ICLR 2023, arXiv 2205.09329"
 
@@ -66,7 +66,7 @@ DEFAULTS = dict(
 )
 
 
-def _params(params: dict) -> dict:
+def params_with_defaults(params: dict) -> dict:
     unknown = set(params) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown optprune parameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
@@ -85,8 +85,8 @@ def compute_influence(ctx, hessian: str = "last_layer", damping: float = 0.01, w
     the training labels ``ctx.y`` (Yang et al. 2023 §3). Returns ``(I, info)``."""
     import torch
 
-    from .. import influence
-    from ..models import head
+    from ...models import head
+    from . import influence
 
     t0 = time.perf_counter()
     run = ctx.surrogate
@@ -108,7 +108,7 @@ def compute_influence(ctx, hessian: str = "last_layer", damping: float = 0.01, w
     elif hessian == "full":
         from torch.func import functional_call
 
-        from ..train import batch_to_tensor
+        from ...train import batch_to_tensor
 
         names = [k for k, _ in model.named_parameters()]
         shapes = [p.shape for _, p in model.named_parameters()]
@@ -135,7 +135,7 @@ def compute_influence(ctx, hessian: str = "last_layer", damping: float = 0.01, w
 
 def _influence_norms(influence: tuple[np.ndarray, dict], norm: str = "l2") -> np.ndarray:
     """‖I_i‖ in ``norm`` (the program's norm; l2 by default)."""
-    from ..select.optprune import vec_norm
+    from .solvers import vec_norm
 
     Iv = influence[0]
     if norm != "l2":
@@ -149,7 +149,7 @@ def _solve(ctx, ratios, influence, **params) -> dict[float, tuple[np.ndarray, di
 
 
 @register_scorer("optprune", keep="high", paper=PAPER, kind="solver",
-                 solver=Solver(prepare=lambda ctx, **p: compute_influence(ctx, **_params(p)),
+                 solver=Solver(prepare=lambda ctx, **p: compute_influence(ctx, **params_with_defaults(p)),
                                scores=lambda influence, **_: _influence_norms(influence), solve=_solve,
                                score_name="influence norm ||I_i||_2"),
                  studies=("figures/epsilon_{dataset}_{noise}_{arch}_{name}.pdf", "figures/optprune_check.pdf"),
@@ -157,18 +157,8 @@ def _solve(ctx, ratios, influence, **params) -> dict[float, tuple[np.ndarray, di
                                    selection="solver", view="final model (influence)"), **DEFAULTS)
 def optprune_scores(ctx, **params) -> np.ndarray:
     """Optimization-based pruning (Yang et al. 2023): per-sample influence norm ‖I_i‖ (the solver writes the subsets)."""
-    p = _params(params)
+    p = params_with_defaults(params)
     return _influence_norms(compute_influence(ctx, **p), p["norm"])
-
-
-def _resolve_epsilon(Iv: np.ndarray, eps: float, unit: str, norm: str) -> float:
-    if unit == "abs":
-        return float(eps)
-    if unit == "median":
-        from ..select.optprune import vec_norm
-
-        return float(eps) * float(np.median([vec_norm(v, norm) for v in Iv]))
-    raise ValueError(f"unknown epsilon_unit {unit!r}: use abs or median")
 
 
 def solve_subsets(ctx, ratios, influence=None, **params) -> dict[float, tuple[np.ndarray, dict]]:
@@ -180,10 +170,10 @@ def solve_subsets(ctx, ratios, influence=None, **params) -> dict[float, tuple[np
     status, objective (predicted ‖Δθ‖ of the removal), bound, gap, the influence settings;
     ``meta["timing"]`` is the only machine-dependent key (write it to a ``*.timing.json``
     sidecar, not into a contract file)."""
-    from ..select import n_removed
-    from ..select.optprune import solve_budget
+    from ...select import n_removed
+    from .solvers import solve_budget
 
-    p = _params(params)
+    p = params_with_defaults(params)
     if p["program"] != "budget":
         raise ValueError("solve_subsets runs the fixed-budget program; use epsilon_study for program 1")
     Iv, info = influence if influence is not None else compute_influence(ctx, **p)
@@ -202,29 +192,4 @@ def solve_subsets(ctx, ratios, influence=None, **params) -> dict[float, tuple[np
         if len(kept) != n - m:
             raise AssertionError(f"ratio {ratio}: kept {len(kept)}, expected {n - m}")
         out[float(ratio)] = (kept, meta)
-    return out
-
-
-def epsilon_study(ctx, epsilons, influence=None, **params) -> list[tuple[float, np.ndarray, dict]]:
-    """Program 1 (generalization-guaranteed pruning, Yang et al. 2023 §3) for every ε: the
-    largest removed set with ``‖Σ_{i∈W} I_i‖ ≤ ε`` (ε in ``epsilon_unit``). Returns
-    ``[(ε as given, kept indices sorted, meta)]``; ``meta["epsilon"]`` is the absolute ε,
-    ``meta["pruning_ratio"]`` the fraction removed."""
-    from ..select.optprune import solve_epsilon
-
-    p = _params(params)
-    Iv, info = influence if influence is not None else compute_influence(ctx, **p)
-    n = len(Iv)
-    out = []
-    for eps in epsilons:
-        e_abs = _resolve_epsilon(Iv, eps, p["epsilon_unit"], p["norm"])
-        removed, meta = solve_epsilon(Iv, e_abs, norm=p["norm"], time_limit=p["time_limit"],
-                                      node_limit=p["node_limit"], max_exact_n=p["max_exact_n"],
-                                      max_swaps=p["max_swaps"], max_cuts=p["max_cuts"])
-        kept = np.setdiff1d(np.arange(n, dtype=np.int64), removed).astype(np.int64)
-        meta = {**meta, "epsilon_given": float(eps), "epsilon_unit": p["epsilon_unit"],
-                "pruning_ratio": float(len(removed) / n), "kept": int(len(kept)),
-                "influence": {k: v for k, v in info.items() if k != "timing"},
-                "timing": {**info.get("timing", {}), **meta.get("timing", {})}}
-        out.append((float(eps), kept, meta))
     return out

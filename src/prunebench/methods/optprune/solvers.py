@@ -3,7 +3,7 @@ ICLR 2023, "Dataset Pruning: Reducing Training Data by Examining Generalization
 Influence", arXiv 2205.09329, §3).
 
 Let ``V`` be the ``(n, P)`` matrix of per-sample parameter influences
-``I_i = −H⁻¹∇L(z_i)/n`` (:mod:`prunebench.influence`) and ``w ∈ {0,1}^n`` the
+``I_i = −H⁻¹∇L(z_i)/n`` (:mod:`prunebench.methods.optprune.influence`) and ``w ∈ {0,1}^n`` the
 indicator of the *removed* set ``W``. The predicted parameter change of training
 without ``W`` is ``−Vᵀw`` (additive influence), and the paper bounds the
 generalization gap of the pruned model by the size of that change (ε-redundant
@@ -103,7 +103,7 @@ def _check_norm(norm: str) -> None:
 def removal_quotas(y: np.ndarray, m: int) -> dict[int, int]:
     """Per-class removal counts for a stratified fixed budget: keep quotas ∝ class sizes by
     largest remainder (as :func:`prunebench.select.class_quotas`), removed = size − kept."""
-    from . import class_quotas
+    from ...select import class_quotas
 
     y = np.asarray(y)
     classes, counts = np.unique(y, return_counts=True)
