@@ -99,7 +99,8 @@ def repo(tmp_path_factory):
         run_snakemake(wd, "snapshot")
         assert (wd / "data.dvc").read_bytes() == (ROOT / "data.dvc").read_bytes()
         assert not remote.exists()
-        assert snap.main(["--exp", EXP, "--repo", str(wd), "--push"]) == 0  # a no-op add, then the push
+        # a no-op add, then the push
+        assert snap.main(["--exp", EXP, "--repo", str(wd), "--configfile", str(wd / "tiny.yaml"), "--push"]) == 0
         assert remote.is_dir()
         git(wd, "add", "-A")
         git(wd, "commit", "-qm", "run A")
@@ -142,9 +143,12 @@ def test_version_round_trip(repo):
     wd, _, first, rev_a = repo
     write_config(wd, [0.3])
     run_snakemake(wd)
-    assert snap.snapshot(EXP, wd)
+    assert snap.snapshot(EXP, wd, configfiles=[str(wd / "tiny.yaml")])
     assert dvc(wd, "status", "--json").stdout.strip() == "{}"
     second = hashes(wd)
+    # the r0.50 subsets and results of run A are not run B's: left out of its snapshot, still on disk
+    ignored = (wd / "results" / EXP / ".dvcignore").read_text().split()
+    assert any("/r0.50/" in line for line in ignored) and any("/r0.50/" in k for k in second)
     git(wd, "add", "-A")
     git(wd, "commit", "-qm", "run B: ratio grid 0.3")
     # the second run changed tables and figures and added r0.30 subsets; the scores are the same
