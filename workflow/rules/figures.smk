@@ -1,3 +1,10 @@
+# `snakemake --report FILE` refuses while `snakemake -n` has jobs pending (prunebench.report_check): a
+# report of missing or out-of-date figures and tables is not built by mistake. A dry run in a subprocess.
+from prunebench import report_check
+
+report_check.refuse_if_pending()
+
+
 rule convergence:
     """Full-data references vs the same runs at 2x the epochs: the regime label of every setting."""
     input:
