@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from prunebench.methods.optprune import influence
+from prunebench.methods.optprune import influence, programs
 from prunebench.methods.optprune import solvers as op
 
 # --- independent oracles ---------------------------------------------------------
@@ -65,7 +65,7 @@ def test_budget_program_matches_brute_force(norm):
             assert meta["status"] == "optimal"
             assert _norm(V[removed].sum(0), norm) == pytest.approx(want, rel=1e-7, abs=1e-12)
             assert meta["bound"] <= want * (1 + 1e-7) + 1e-12
-        removed, _ = op.brute_force(V, "budget", m=m, norm=norm)
+        removed, _ = programs.brute_force(V, "budget", m=m, norm=norm)
         assert _norm(V[removed].sum(0), norm) == pytest.approx(want, rel=1e-12)
         _, meta = op.solve_budget(V, m, norm=norm, solver="greedy")  # heuristic: feasible, ≥ optimum
         assert meta["objective"] >= want * (1 - 1e-9) and meta["bound"] <= want * (1 + 1e-9) + 1e-12
@@ -84,7 +84,7 @@ def test_epsilon_program_matches_brute_force(norm):
             assert meta["bound"] >= want
         removed, meta = op.solve_epsilon(V, eps, norm=norm, solver="greedy")
         assert len(removed) <= want <= meta["bound"] and _norm(V[removed].sum(0), norm) <= eps
-        assert op.brute_force(V, "epsilon", epsilon=eps, norm=norm)[1] == want
+        assert programs.brute_force(V, "epsilon", epsilon=eps, norm=norm)[1] == want
 
 
 def test_stratified_budget_matches_brute_force():
@@ -92,7 +92,7 @@ def test_stratified_budget_matches_brute_force():
     V = rng.normal(size=(12, 3))
     y = np.array([0] * 5 + [1] * 4 + [2] * 3)
     m = 6
-    quotas = op.removal_quotas(y, m)
+    quotas = programs.removal_quotas(y, m)
     assert quotas == {0: 2, 1: 2, 2: 2} or sum(quotas.values()) == m
     # keep quotas ∝ sizes by largest remainder: keep 6 of (5, 4, 3) → exact (2.5, 2, 1.5) → (3, 2, 1)
     assert quotas == {0: 2, 1: 2, 2: 2}
@@ -109,15 +109,15 @@ def test_stratified_budget_matches_brute_force():
 
 def test_infeasible_requests_raise():
     V = np.random.default_rng(0).normal(size=(8, 3))
-    with pytest.raises(op.InfeasibleError):
+    with pytest.raises(programs.InfeasibleError):
         op.solve_budget(V, 9)
-    with pytest.raises(op.InfeasibleError):
+    with pytest.raises(programs.InfeasibleError):
         op.solve_budget(V, -1)
-    with pytest.raises(op.InfeasibleError):
+    with pytest.raises(programs.InfeasibleError):
         op.solve_epsilon(V, -1e-3)
     y = np.array([0, 0, 0, 0, 0, 0, 1, 1])
-    with pytest.raises(op.InfeasibleError):
-        op.brute_force(V, "budget", m=3, groups=y, quotas={0: 0, 1: 3})
+    with pytest.raises(programs.InfeasibleError):
+        programs.brute_force(V, "budget", m=3, groups=y, quotas={0: 0, 1: 3})
     with pytest.raises(ValueError):
         op.solve_budget(np.full((4, 2), np.nan), 1)
 
@@ -128,15 +128,15 @@ def test_solver_returning_infeasible_set_raises(monkeypatch):
     def overfull(st, m, quotas=None, batch=None):  # a broken heuristic: one sample too many
         st.apply(add=np.arange(m + 1))
 
-    monkeypatch.setattr(op, "_greedy_budget", overfull)
-    with pytest.raises(op.InfeasibleError):
+    monkeypatch.setattr(op, "greedy_budget", overfull)
+    with pytest.raises(programs.InfeasibleError):
         op.solve_budget(V, 4, solver="greedy")
 
     def too_big(st, epsilon, norm, max_swaps, deadline=None, rounds=8, cap=None):  # ignores ε and the cap
         st.apply(add=np.arange(st.n))
         return 0
 
-    monkeypatch.setattr(op, "_greedy_epsilon", too_big)
+    monkeypatch.setattr(op, "greedy_epsilon", too_big)
     eps = 0.5 * np.linalg.norm(V, axis=1).min()
     removed, _ = op.solve_epsilon(V, eps, solver="greedy")  # repaired before returning
     assert np.linalg.norm(V[removed].sum(0)) <= eps
@@ -320,7 +320,7 @@ def test_registered_solver_contract_and_determinism():
     np.testing.assert_allclose(scores, np.linalg.norm(Iv, axis=1), rtol=1e-12)
     strat = so.solve_subsets(ctx, [0.5], max_exact_n=0, stratified=True)[0.5][0]
     removed = np.setdiff1d(np.arange(ctx.n), strat)
-    assert sorted(np.bincount(ctx.y[removed], minlength=3)) == sorted(op.removal_quotas(ctx.y, len(removed)).values())
+    assert sorted(np.bincount(ctx.y[removed], minlength=3)) == sorted(programs.removal_quotas(ctx.y, len(removed)).values())
     study = epsilon.epsilon_study(ctx, [1.0, 4.0], epsilon_unit="median", max_exact_n=0)
     med = np.median(np.linalg.norm(Iv, axis=1))
     sizes = []

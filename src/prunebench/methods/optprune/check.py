@@ -172,11 +172,11 @@ class _Model:
 
     def record(self, kind, removed, variant, eps=float("nan")) -> dict:
         """One row: predicted (−Σ_W I_i) vs actual change for the removed set."""
-        from . import solvers as op
+        from .programs import summed_influence
 
         Iv, sl = self.infl[variant]
         n, m = self.n, len(removed)
-        pred = -op.summed_influence(Iv, removed)
+        pred = -summed_influence(Iv, removed)
         pn = float(np.linalg.norm(pred))
         row = {"model": self.model, "variant": variant, "kind": kind, "m": m, "epsilon": eps, "pred_norm": pn}
         if m >= n:  # nothing left to retrain on

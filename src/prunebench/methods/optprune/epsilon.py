@@ -22,7 +22,7 @@ def _resolve_epsilon(Iv: np.ndarray, eps: float, unit: str, norm: str) -> float:
     if unit == "abs":
         return float(eps)
     if unit == "median":
-        from .solvers import vec_norm
+        from .programs import vec_norm
 
         return float(eps) * float(np.median([vec_norm(v, norm) for v in Iv]))
     raise ValueError(f"unknown epsilon_unit {unit!r}: use abs or median")

@@ -135,7 +135,7 @@ def compute_influence(ctx, hessian: str = "last_layer", damping: float = 0.01, w
 
 def _influence_norms(influence: tuple[np.ndarray, dict], norm: str = "l2") -> np.ndarray:
     """‖I_i‖ in ``norm`` (the program's norm; l2 by default)."""
-    from .solvers import vec_norm
+    from .programs import vec_norm
 
     Iv = influence[0]
     if norm != "l2":
