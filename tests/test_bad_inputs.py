@@ -109,7 +109,7 @@ def test_noise_rejects_a_truncated_npz(tmp_path, capsys, data_copy):
     (data_copy / "train.npz").write_bytes((data_copy / "train.npz").read_bytes()[:2000])
     out = tmp_path / "labels.npz"
     err = cli_error(capsys, ["noise", "--data", data_copy, "--noise", "sym20", "--out", out])
-    assert f"{data_copy / 'train.npz'}: not a readable .npz file" in err, err
+    assert _changed_since_prepared(err, data_copy), err
     assert not out.exists()
     _no_temp(tmp_path)
 
@@ -120,8 +120,14 @@ def test_score_rejects_a_corrupted_npz(tmp_path, capsys, data_copy, labels):
     (data_copy / "train.npz").write_bytes(bytes(raw))
     out = tmp_path / "scores" / "seed0.csv"
     err = cli_error(capsys, ["score", "--method", "random", "--data", data_copy, "--labels", labels, "--out", out])
-    assert str(data_copy) in err and ("not a readable .npz" in err or "does not match the sha256" in err), err
+    assert _changed_since_prepared(err, data_copy), err
     assert not out.exists() and not scorefile.meta_path(out).exists()
+
+
+def _changed_since_prepared(err: str, data_dir: Path) -> bool:
+    """The one-line integrity error for a prepared array file changed after `prunebench fetch`."""
+    return (f"{data_dir / 'train.npz'}: sha256 " in err and f"recorded in {data_dir / 'meta.json'}" in err
+            and f"--forcerun {data_dir / 'train.npz'}" in err)
 
 
 def _tamper(data_dir: Path) -> None:
@@ -135,7 +141,7 @@ def test_score_rejects_a_dataset_whose_content_changed(tmp_path, capsys, data_co
     _tamper(data_copy)
     out = _existing(tmp_path / "scores" / "seed0.csv")
     err = cli_error(capsys, ["score", "--method", "random", "--data", data_copy, "--labels", labels, "--out", out])
-    assert "content of y_train does not match the sha256 in meta.json" in err and str(data_copy) in err, err
+    assert _changed_since_prepared(err, data_copy), err
     assert out.read_bytes() == SENTINEL and not scorefile.meta_path(out).exists()
 
 
@@ -146,7 +152,7 @@ def test_retrain_rejects_a_dataset_whose_content_changed(tmp_path, capsys, data_
     out = tmp_path / "seed0.json"
     err = cli_error(capsys, ["retrain", "--data", data_copy, "--labels", labels, "--subset", sub, "--seeds", 0,
                              "--out", out, "--target", "mlp", "--recipe", '{"epochs": 1}'])
-    assert "content of y_train does not match the sha256 in meta.json" in err, err
+    assert _changed_since_prepared(err, data_copy), err
     assert not out.exists()
 
 
@@ -154,7 +160,7 @@ def test_noise_rejects_a_dataset_whose_content_changed(tmp_path, capsys, data_co
     _tamper(data_copy)
     out = tmp_path / "labels.npz"
     err = cli_error(capsys, ["noise", "--data", data_copy, "--noise", "clean", "--out", out])
-    assert "does not match the sha256" in err
+    assert _changed_since_prepared(err, data_copy), err
     assert not out.exists()
 
 
@@ -316,7 +322,7 @@ def test_score_names_a_missing_checkpoint(tmp_path, capsys, run_copy, method, pa
     out = _existing(tmp_path / "scores" / method / "seed0.csv")
     err = cli_error(capsys, ["score", "--method", method, "--data", data, "--labels", labels, "--surrogate", run,
                              "--params", json.dumps(params), "--out", out, "--device", "cpu", "--no-progress"])
-    assert f"{ck}: checkpoint missing (re-run the surrogate rule)" in err, err
+    assert f"{ck}: file missing; rebuild it: snakemake --cores all --forcerun {run}/surrogate.json" in err, err
     assert out.read_bytes() == SENTINEL and not scorefile.meta_path(out).exists()
 
 
@@ -716,11 +722,17 @@ def test_braces_in_an_external_shell_line_are_refused(tmp_path):
 
 
 def test_corrupt_train_npz_hints_to_refetch(tmp_path, capsys, data_copy):
-    """Probe 7: a corrupt train.npz gave no hint to prepare the data again."""
+    """Probe 7: a corrupt train.npz gave no hint to prepare the data again. Its record names the rebuild;
+    data prepared before files were recorded still get the hint to prepare them again."""
     (data_copy / "train.npz").write_bytes((data_copy / "train.npz").read_bytes()[:2000])
     err = cli_error(capsys, ["noise", "--data", data_copy, "--noise", "clean", "--out", tmp_path / "labels.npz"])
-    assert f"the prepared data are damaged: delete {data_copy}/ and rerun snakemake" in err, err
-    assert f"prunebench fetch --dataset NAME --out {data_copy}" in err, err
+    assert f"rebuild it: snakemake --cores all --forcerun {data_copy}/train.npz" in err, err
+    meta = io.read_json(data_copy / "meta.json")
+    del meta["files"]
+    io.write_json(data_copy / "meta.json", meta)
+    with pytest.raises(ValueError) as exc:
+        io.load_npz(data_copy / "train.npz")
+    assert f"{data_copy}/train.npz: not a readable archive" in str(exc.value), exc.value
 
 
 def test_snakemake_inside_workflow_is_refused(tmp_path):
