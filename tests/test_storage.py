@@ -76,3 +76,23 @@ def test_other_write_errors_are_not_reworded(tmp_path):
     with pytest.raises(ValueError, match="Object arrays cannot be saved"):
         io.save_npy(tmp_path / "x.npy", np.array([object()]))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_tiny_run_on_a_full_disk_leaves_no_empty_log(tmp_path):
+    """The probe as a user met it: the tiny run on an 8 MB tmpfs printed `Logfile …: empty file` for the
+    failed job, the cause only in Snakemake's own "Error recording metadata … No space left on device".
+    Each job reserves room in its log first, so its one-line error (or its progress lines) land there."""
+    from conftest import make_workdir, run_snakemake
+
+    with tmpfs(tmp_path / "disk", "8m") as mnt:
+        wd = make_workdir(mnt)
+        proc = run_snakemake(wd, check=False)
+        out = proc.stdout + proc.stderr
+        ours = [line for p in (wd / "results").rglob("*.log") for line in p.read_text().splitlines()
+                if "no space left on the device while writing it" in line]
+    assert proc.returncode != 0, out[-2000:]
+    assert "empty file" not in out, out[-4000:]
+    assert ours or "Error recording metadata" in out, out[-4000:]
+    for line in ours:
+        assert line.startswith("prunebench ") and "free in" in line and "nothing was written" in line, line

@@ -574,6 +574,24 @@ def _exit_cleanly_on_signals() -> None:
         signal.signal(sig, stop)
 
 
+def _reserve_log_space(nbytes: int = 8192) -> None:
+    """Reserve disk blocks for the job's log (stdout/stderr redirected to a file by the rule) without
+    growing it, so the one-line error of a full disk can still be written there when another job took
+    the last free block (Linux ``fallocate(FALLOC_FL_KEEP_SIZE)``; elsewhere nothing happens)."""
+    import ctypes
+    import ctypes.util
+    import os
+    import stat
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        for fd in (1, 2):
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                libc.fallocate(fd, 1, ctypes.c_longlong(0), ctypes.c_longlong(nbytes))  # 1: FALLOC_FL_KEEP_SIZE
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["snapshot"]:  # DVC versioning: its own parser (prunebench snapshot --help)
@@ -583,6 +601,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     args = build_parser().parse_args(argv)
     _exit_cleanly_on_signals()
+    _reserve_log_space()
     from .io import StorageError
 
     try:
