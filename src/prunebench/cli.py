@@ -1,7 +1,9 @@
 """``prunebench`` command line: one subcommand per pipeline stage.
 
-Every Snakemake rule runs one of these. Each subcommand imports only what it
-uses (``import torch`` alone costs ~2 s), so cheap stages stay cheap.
+Every Snakemake rule runs one of these. This module only parses the arguments
+and calls one function per subcommand (the stages are in :mod:`prunebench.stages`).
+Each subcommand imports only what it uses (``import torch`` alone costs ~2 s),
+so cheap stages stay cheap.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 
@@ -71,174 +72,53 @@ def cmd_long_tail(a) -> None:
 
 
 def cmd_noise(a) -> None:
-    from .data import load_dataset
-    from .data.labels import save_labels
-    from .data.noise import inject_noise, parse_noise
+    from .stages import noise
 
-    kind, rate = parse_noise(a.noise)
-    ds = load_dataset(a.data)  # checks every array against the sha256 recorded when it was prepared
-    y, flipped = inject_noise(ds.y_train, ds.num_classes, kind, rate, a.seed)
-    save_labels(a.out, y, flipped, noise=a.noise, seed=a.seed)
-    print(f"{a.noise}: flipped {int(flipped.sum())} of {len(y)} labels (seed {a.seed}) → {a.out}")
+    noise(a.data, a.noise, a.seed, a.out)
 
 
 def cmd_train_surrogate(a) -> None:
-    from .train.surrogate import train_partitioned, train_surrogate
+    from .stages import surrogate
 
-    _check_labels(a.labels, a.data)
-    t0 = time.perf_counter()
-    kw = dict(T=a.T, sampling=a.sampling, save_epochs=a.save_epochs, threads=a.threads, model_kw=a.model_kw,
-              progress=not a.no_progress, eval_pass=a.eval_pass)
-    if a.partitions > 1:
-        metas = train_partitioned(a.data, a.labels, a.out, a.arch, a.recipe, a.seed, a.partitions,
-                                  a.partition_mode, a.partition_seed, device=a.device, **kw)
-    else:
-        metas = [train_surrogate(a.data, a.labels, a.out, a.arch, a.recipe, a.seed, a.device, **kw)]
-    _timing(Path(a.out) / "surrogate.timing.json", t0)
-    for meta in metas:
-        part = f" partition {meta['partition']['index']}/{a.partitions}" if "partition" in meta else ""
-        print(f"surrogate {a.arch} seed{a.seed}{part}: {meta['n']} samples, {meta['steps']} steps, "
-              f"train acc {meta['final_train_acc']:.3f}")
-
-
-def _per_seed(a, outs) -> list[tuple[int, list[str], str]]:
-    """Pair each seed with its surrogate folders (``--surrogates-per-seed`` K each, seed-major) and output."""
-    k = a.surrogates_per_seed
-    if len(outs) != len(a.seed):
-        raise SystemExit(f"{len(a.seed)} seeds but {len(outs)} outputs")
-    if a.surrogate and len(a.surrogate) != k * len(a.seed):
-        raise SystemExit(f"--surrogate: expected {k} folder(s) per seed × {len(a.seed)} seeds, got {len(a.surrogate)}")
-    return [(seed, a.surrogate[i * k : (i + 1) * k] if a.surrogate else [], out)
-            for i, (seed, out) in enumerate(zip(a.seed, outs))]
+    surrogate(a.data, a.labels, a.out, a.arch, a.recipe, a.seed, T=a.T, sampling=a.sampling,
+              save_epochs=a.save_epochs, eval_pass=a.eval_pass, partitions=a.partitions,
+              partition_mode=a.partition_mode, partition_seed=a.partition_seed, model_kw=a.model_kw,
+              device=a.device, threads=a.threads, progress=not a.no_progress)
 
 
 def cmd_score(a) -> None:
-    from . import scorefile
-    from .data.contract import dataset_sha256
-    from .scorers import ScoreContext, get_scorer
-    from .train.device import seed_numpy
+    from .stages import score
 
-    info = get_scorer(a.method)
-    params = {**info.defaults, **a.params}
-    if info.needs_surrogate:
-        import torch  # noqa: F401  (start-up, not the scorer's compute: kept out of the timing sidecar)
-    ds_hash = dataset_sha256(a.data)
-    _check_labels(a.labels, a.data)
-    for seed, surrogates, out in _per_seed(a, a.out):
-        seed_numpy(seed)  # torch is seeded where a scorer first asks for ctx.device
-        ctx = ScoreContext(a.data, a.labels, surrogates, seed=seed, device=a.device, threads=a.threads,
-                           progress=not a.no_progress)
-        t0 = time.perf_counter()
-        scores = info.fn(ctx, **params)
-        if len(scores) != ctx.n:
-            raise SystemExit(f"scorer {a.method} returned {len(scores)} scores for {ctx.n} samples")
-        scorefile.write(out, scores, method=a.method, keep=info.keep, params=params, dataset_sha256=ds_hash,
-                        extra={"name": a.name or a.method, "seed": seed})
-        _timing(Path(str(out)[: -len(".csv")] + ".timing.json"), t0)
-        print(f"{a.name or a.method} seed{seed}: {ctx.n} scores → {out}")
+    score(a.method, a.name, a.data, a.labels, a.surrogate, a.surrogates_per_seed, a.seed, a.params, a.out,
+          device=a.device, threads=a.threads, progress=not a.no_progress)
 
 
 def cmd_validate_scores(a) -> None:
-    from . import io, scorefile
-    from .data.contract import dataset_sha256
+    from .stages import validate_scores
 
-    meta = io.read_json(Path(a.data) / "meta.json")
-    try:
-        _, smeta = scorefile.read(a.scores, n=meta["n_train"],
-                                  dataset_sha256=dataset_sha256(a.data) if a.check_hash else None)
-    except scorefile.ScoreFileError as exc:
-        raise SystemExit(f"invalid score file: {exc}") from None
-    _check_keep(a, smeta)
-    if a.stamp:
-        io.write_text(a.stamp, "ok\n")
-    print(f"{a.scores}: valid ({meta['n_train']} rows)")
-
-
-def _check_keep(a, smeta: dict) -> None:
-    """``--keep`` (the config's ``external_scorers.NAME.keep``) must agree with the program's meta ``keep``:
-    selection, the correlation figures and the studies all read the meta, so a silent override would
-    make them disagree; a mismatch stops the job instead."""
-    if a.keep and smeta["keep"] != a.keep:
-        raise SystemExit(f"invalid score file: {scorefile_meta(a.scores)}: keep is {smeta['keep']!r}, but the config "
-                         f"says {a.keep_key or 'keep'}: {a.keep}; make them agree (fix the program's meta, or the "
-                         f"config's keep)")
-
-
-def scorefile_meta(csv_path) -> str:
-    from .scorefile import meta_path
-
-    return str(meta_path(csv_path))
+    validate_scores(a.scores, a.data, a.check_hash, a.keep, a.keep_key, a.stamp)
 
 
 def cmd_select(a) -> None:
-    import numpy as np
+    from .stages import select
 
-    from .select import save_subset, select
-
-    labels = _select_labels(a)
-    if a.full:
-        for out in a.out:
-            save_subset(out, np.arange(len(labels), dtype=np.int64), labels, {"strategy": "all"})
-        return
-    R = len(a.ratios)
-    if len(a.scores) != len(a.seed) or len(a.out) != R * len(a.seed):
-        raise SystemExit(f"need one --scores per --seed and {R} --out per seed (seed-major)")
-    read = _read_score_files(a, len(labels))  # every seed's file, before any subset is written
-    for i, (seed, (scores, meta)) in enumerate(zip(a.seed, read)):
-        keep = a.keep or meta["keep"]
-        for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
-            kept = select(scores, keep, ratio, a.strategy, y=labels, seed=seed, **a.params)
-            save_subset(out, kept, labels, {"strategy": a.strategy, "keep": keep})
-            print(f"{a.strategy} seed{seed} r{ratio:.2f}: kept {len(kept)}/{len(labels)} → {out}")
+    select(a.labels, a.out, a.ratios, a.scores, a.seed, full=a.full, data=a.data, dataset_meta=a.dataset_meta,
+           strategy=a.strategy, keep=a.keep, params=a.params)
 
 
 def cmd_solve(a) -> None:
     """A solver method: influence once per seed → score file (influence norm) + one subset per ratio."""
-    from . import io, scorefile
-    from .data.contract import dataset_sha256
-    from .scorers import ScoreContext, get_scorer
-    from .select import save_subset
-    from .train import set_determinism
+    from .stages import solve
 
-    info = get_scorer(a.method)
-    if info.solver is None:
-        raise SystemExit(f"{a.method} is not a solver method")
-    params = {**info.defaults, **a.params}
-    R = len(a.ratios)
-    if len(a.out) != R * len(a.seed):
-        raise SystemExit(f"--out: expected {R} subsets per seed × {len(a.seed)} seeds, got {len(a.out)}")
-    ds_hash = dataset_sha256(a.data)
-    _check_labels(a.labels, a.data)
-    for i, (seed, surrogates, scores_out) in enumerate(_per_seed(a, a.scores)):
-        set_determinism(seed, a.threads)
-        ctx = ScoreContext(a.data, a.labels, surrogates, seed=seed, device=a.device, threads=a.threads,
-                           progress=not a.no_progress)
-        t0 = time.perf_counter()
-        state = info.solver.prepare(ctx, **params)
-        scorefile.write(scores_out, info.solver.scores(state, **params), method=a.method, keep=info.keep,
-                        params=params, dataset_sha256=ds_hash,
-                        extra={"name": a.name or a.method, "seed": seed, "score": info.solver.score_name})
-        subsets = info.solver.solve(ctx, a.ratios, state, **params)
-        timings = {}
-        for ratio, out in zip(a.ratios, a.out[i * R : (i + 1) * R]):
-            kept, meta = subsets[float(ratio)]
-            timings[f"r{ratio:.2f}"] = meta.pop("timing", {})
-            save_subset(out, kept, ctx.y, meta)
-            print(f"{a.method} seed{seed} r{ratio:.2f}: kept {len(kept)}/{ctx.n}, status {meta.get('status')}, "
-                  f"gap {meta.get('gap')}")
-        _timing(Path(str(scores_out)[: -len(".csv")] + ".timing.json"), t0)
-        io.write_json(str(scores_out)[: -len(".csv")] + ".solver.timing.json", timings)
+    solve(a.method, a.name, a.data, a.labels, a.surrogate, a.surrogates_per_seed, a.seed, a.params, a.ratios,
+          a.scores, a.out, device=a.device, threads=a.threads, progress=not a.no_progress)
 
 
 def cmd_retrain(a) -> None:
-    from .retrain import retrain_many
+    from .stages import retrain
 
-    ratios = a.ratios or [None] * len(a.seeds)
-    if len(ratios) != len(a.seeds):
-        raise SystemExit("--ratios needs one entry per --seeds entry")
-    _check_labels(a.labels, a.data)
-    retrain_many(a.data, a.labels, a.subset, a.out, a.target, a.recipe, a.seeds, a.keys, device=a.device,
-                 threads=a.threads, model_kw=a.model_kw, budget=a.budget, progress=not a.no_progress, ratios=ratios)
+    retrain(a.data, a.labels, a.subset, a.out, a.target, a.recipe, a.seeds, a.keys, a.ratios, device=a.device,
+            threads=a.threads, model_kw=a.model_kw, budget=a.budget, progress=not a.no_progress)
 
 
 def cmd_aggregate(a) -> None:
@@ -266,23 +146,9 @@ def cmd_analyze(a) -> None:
 
 
 def cmd_list_scorers(a) -> None:
-    from .scorers import list_scorers, protocol_markdown
+    from .scorers import protocol_markdown, scorer_table
 
-    if a.protocols:
-        print(protocol_markdown(), end="")
-        return
-    rows = [(s.name, s.keep, s.strategy, s.kind, s.paper) for s in list_scorers()]
-    if a.config:
-        import yaml
-
-        cfg = yaml.safe_load(open(a.config))
-        for name, spec in (cfg.get("external_scorers") or {}).items():
-            rows.append((name, spec.get("keep", "high"), spec.get("strategy", "keep"), "external",
-                         spec.get("paper", "external program")))
-    w = max(len(r[0]) for r in rows)
-    print(f"{'name':<{w}}  keep  strategy  kind      paper")
-    for r in rows:
-        print(f"{r[0]:<{w}}  {r[1]:<4}  {r[2]:<8}  {r[3]:<8}  {r[4]}")
+    print(protocol_markdown() if a.protocols else scorer_table(a.config), end="")
 
 
 def cmd_check_config(a) -> None:
@@ -332,52 +198,6 @@ def cmd_list_models(a) -> None:
     from .models import list_models
 
     print("\n".join(list_models()))
-
-
-def _check_labels(labels: str, data: str):
-    """The training labels: integers in 0..C-1, one per training sample of ``data`` (the message names
-    the file); numpy only, before any model is built or output written."""
-    from .data.labels import check_labels_file
-
-    return check_labels_file(labels, data)
-
-
-def _select_labels(a):
-    """``select``'s labels, range-checked against the dataset's classes when its meta is given."""
-    from . import io
-    from .data.labels import check_labels
-
-    labels = io.load_npz(a.labels)["y"]
-    meta_file = a.dataset_meta or (Path(a.data) / "meta.json" if a.data else None)
-    if meta_file is not None:
-        meta = io.read_json(meta_file)
-        check_labels(labels, int(meta["num_classes"]), a.labels, int(meta["n_train"]))
-    return labels
-
-
-def _read_score_files(a, n: int) -> list[tuple]:
-    """Every seed's score file, validated before anything is written (``select``)."""
-    from . import scorefile
-    from .data.contract import dataset_sha256
-
-    ds_hash = dataset_sha256(a.data) if a.data else None
-    out = []
-    for score_file in a.scores:
-        try:
-            out.append(scorefile.read(score_file, n=n, dataset_sha256=ds_hash))
-        except scorefile.ScoreFileError as exc:
-            raise SystemExit(f"invalid score file: {exc}") from None
-    return out
-
-
-def _timing(path: Path, t0: float) -> None:
-    """A scorer's/trainer's own compute time (no start-up) and peak RSS; never in contract files."""
-    import resource
-
-    from . import io
-
-    io.write_json(path, {"seconds": round(time.perf_counter() - t0, 3),
-                         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
 
 
 # --- parser --------------------------------------------------------------------
@@ -603,9 +423,12 @@ def main(argv: list[str] | None = None) -> None:
     _exit_cleanly_on_signals()
     _reserve_log_space()
     from .io import StorageError
+    from .stages import StageError
 
     try:
         args.func(args)
+    except StageError as exc:  # arguments that do not fit together: the message, exit status 1
+        raise SystemExit(str(exc)) from None
     except (ValueError, FileNotFoundError, KeyError, RuntimeError, StorageError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"prunebench {args.cmd}: error: {msg}", file=sys.stderr)

@@ -96,6 +96,21 @@ def read(csv_path: str | os.PathLike, n: int | None = None, dataset_sha256: str 
     return scores, meta
 
 
+def read_all(csv_paths, n: int | None = None, dataset_sha256: str | None = None) -> list[tuple[np.ndarray, dict]]:
+    """:func:`read` of every file, in order: all of them are checked before a caller writes anything."""
+    return [read(p, n=n, dataset_sha256=dataset_sha256) for p in csv_paths]
+
+
+def check_keep(csv_path: str | os.PathLike, meta: dict, keep: str | None, keep_key: str | None = None) -> None:
+    """A declared direction ``keep`` (the config's ``external_scorers.NAME.keep``, named ``keep_key``
+    in the message) must be the meta's ``keep``: selection, the correlation figures and the studies
+    all read the meta, so a silent override would make them disagree; a mismatch stops the job."""
+    if keep and meta["keep"] != keep:
+        raise ScoreFileError(f"{meta_path(csv_path)}: keep is {meta['keep']!r}, but the config says "
+                             f"{keep_key or 'keep'}: {keep}; make them agree (fix the program's meta, or the "
+                             f"config's keep)")
+
+
 def _check_complete(p: Path) -> None:
     """Every row ends with a newline: a file cut short mid-number (``0.12`` of ``0.1234``) still parses,
     so the missing final newline is what tells it apart from a complete file."""

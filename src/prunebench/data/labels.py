@@ -46,3 +46,14 @@ def check_labels_file(labels_path: str | os.PathLike, data_dir: str | os.PathLik
     meta = io.read_json(Path(data_dir) / "meta.json")
     y = io.load_npz(labels_path)["y"]
     return check_labels(y, int(meta["num_classes"]), labels_path, int(meta["n_train"]))
+
+
+def read_labels(labels_path: str | os.PathLike, meta_file: str | os.PathLike | None = None) -> np.ndarray:
+    """``labels.npz``'s ``y``, range-checked against a prepared dataset's ``meta.json`` when one is given."""
+    from .. import io
+
+    y = io.load_npz(labels_path)["y"]
+    if meta_file is not None:
+        meta = io.read_json(meta_file)
+        check_labels(y, int(meta["num_classes"]), labels_path, int(meta["n_train"]))
+    return y

@@ -19,4 +19,5 @@ from .base import (  # noqa: F401
     list_scorers,
     protocol_markdown,
     register_scorer,
+    scorer_table,
 )

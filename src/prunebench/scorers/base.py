@@ -183,6 +183,23 @@ def list_scorers() -> list[ScorerInfo]:
     return [SCORERS.get(n) for n in SCORERS.names()]
 
 
+def scorer_table(config: str | None = None) -> str:
+    """``prunebench list-scorers``: one line per registered scorer (name, keep, strategy, kind, paper),
+    then the ``external_scorers`` of the YAML ``config`` when given."""
+    rows = [(s.name, s.keep, s.strategy, s.kind, s.paper) for s in list_scorers()]
+    if config:
+        import yaml
+
+        cfg = yaml.safe_load(open(config))
+        for name, spec in (cfg.get("external_scorers") or {}).items():
+            rows.append((name, spec.get("keep", "high"), spec.get("strategy", "keep"), "external",
+                         spec.get("paper", "external program")))
+    w = max(len(r[0]) for r in rows)
+    lines = [f"{'name':<{w}}  keep  strategy  kind      paper"]
+    lines += [f"{r[0]:<{w}}  {r[1]:<4}  {r[2]:<8}  {r[3]:<8}  {r[4]}" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def protocol_markdown() -> str:
     """The README's method-protocol table (Markdown), generated from the registry."""
     def fmt(d: dict) -> str:
