@@ -1,5 +1,6 @@
 # The studies: label noise, cross-architecture transfer, ablations, stability, lossless ratio,
-# subset composition. Each runs `prunebench analyze KIND` (prunebench/studies/study_kinds.py).
+# subset composition. Each runs `prunebench analyze KIND` (prunebench/studies/study_kinds.py; a
+# method's own studies, ε and the checks, are in prunebench/methods/<method>/).
 
 
 rule noise_grid:
