@@ -2,8 +2,9 @@
 
     python tests/integration/dag_signature.py > sig-$(git rev-parse --short HEAD).txt
 
-Two commits whose signatures are equal plan the same jobs with the same commands (docs/contributing.md):
-a refactor of the planning layer, the paths or the rules must leave it unchanged.
+Two commits whose signatures are equal plan the same jobs with the same commands (docs/guides/contributing.md):
+a refactor of the planning layer, the paths or the rules must leave it unchanged. The files of an ``input:``
+line are compared as a set: their order shows where it matters, in the shell command that lists them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ def signature(configfile: str | None) -> list[str]:
     if proc.returncode != 0:
         return [f"FAILED {configfile}: {proc.stderr.strip().splitlines()[-1:] }"]
     lines = [re.sub(r"[0-9]+ of [0-9]+ steps.*", "", line) for line in (proc.stdout + proc.stderr).splitlines()]
+    lines = [_sorted_inputs(line) for line in lines]
     return sorted(f"{configfile or 'default'}\t{line}" for line in lines if not NOISE.search(line))
+
+
+def _sorted_inputs(line: str) -> str:
+    m = re.match(r"(\s*input: )(.*)$", line)
+    return m.group(1) + ", ".join(sorted(m.group(2).split(", "))) if m else line
 
 
 def main() -> None:

@@ -3,8 +3,8 @@ scorer and its studies.
 
 * ``<method>/scorer.py`` registers the method's scorer(s); :mod:`prunebench.scorers` imports it
   when the registry is first read (with the modules of ``scorers/``).
-* a study of the method registers its ``prunebench analyze`` kind (:func:`prunebench.studies.base.kind`);
-  :mod:`prunebench.studies.study_kinds` imports it.
+* a study of the method registers itself (:func:`prunebench.studies.registry.register_study`);
+  :func:`prunebench.studies.registry.load_studies` imports every module of these packages.
 
 What several methods share stays outside: the per-sample gradient machinery
 (:mod:`prunebench.grads`, also GraNd's) and the tiny exact-retraining harness

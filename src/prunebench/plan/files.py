@@ -231,30 +231,12 @@ class Files:
 
     # what `rule all` asks for
     def study_outputs(self) -> list[str]:
-        """Figures of the studies the config has: budget (a sweep with other budgets), protocol (a sweep with
-        the uniform protocol), class imbalance (a long-tailed dataset), noise (a noisy setting), ablation
-        (variants), and the figures each scorer's own studies add (``register_scorer(studies=…)``)."""
-        from ..scorers import get_scorer
+        """What the registered studies the config has add to ``rule all`` (:attr:`Study.targets`: budget for a
+        sweep with other budgets, protocol for the uniform protocol, imbalance for a long-tailed dataset, …,
+        and the studies a configured scorer's method lists, ``register_scorer(studies=…)``)."""
+        from ..studies.registry import study_targets
 
-        fig = self.figure
-        out = []
-        if self.budget:
-            out += [fig("budget.pdf"), fig("budget.png")]
-        if self.protocol_pairs_all():
-            out += [fig("protocol.pdf"), fig("protocol.png")]
-        if long_tail_datasets(self.cfg):
-            out.append(fig("imbalance.pdf"))
-        if any(st["noise"] != "clean" for st in self.retrain):
-            out.append(fig("noisy_removed.pdf"))
-        if any(s.ablation for s in self.specs.values()):
-            out.append(fig("ablation.pdf"))
-        noise, arch = self.main_setting()
-        for name, spec in self.specs.items():
-            if spec.kind == "external" or spec.ablation or spec.uniform_of:
-                continue
-            out += [f"results/{self.exp}/" + t.format(dataset=self.dataset, noise=noise, arch=arch, name=name)
-                    for t in get_scorer(spec.method).studies]
-        return sorted(set(out))
+        return study_targets(self)
 
     def contract_files(self) -> list[str]:
         """Every contract file behind the tables: prepared data, labels, surrogate runs, score files and their
@@ -296,6 +278,5 @@ class Files:
                 + [self.figure(f"accuracy_vs_ratio.{e}") for e in ("pdf", "png")]
                 + [self.table("significance.csv")]
                 + [self.figure(f"{f}.pdf") for f in ("cd_diagram", "scoring_cost", "cost_vs_accuracy",
-                                                       "score_correlation", "noise_grid", "crossarch_gain",
-                                                       "score_stability", "lossless_ratio", "class_composition")]
+                                                       "score_correlation")]
                 + self.study_outputs() + self.contract_files())

@@ -141,7 +141,8 @@ def register_scorer(name: str, *, keep: str, paper: str, kind: str = "score", ne
     scorer's default strategy and its ``params`` override ``defaults``.
     ``check(params, surrogate)``: returns a message when the parameters do not fit the
     surrogate setting (run at dry-run time by :func:`prunebench.plan.check`).
-    ``studies``: figures the method's own studies add to a run (:attr:`ScorerInfo.studies`).
+    ``studies``: the registered studies (:mod:`prunebench.studies.registry`) the method adds to a run that
+    configures it (:attr:`ScorerInfo.studies`).
     ``solver``: with ``kind="solver"`` (and only then), the :class:`Solver` that writes the subsets."""
     if keep not in ("high", "low"):
         raise ValueError(f"keep must be 'high' or 'low', got {keep!r}")

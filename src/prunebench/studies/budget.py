@@ -27,7 +27,7 @@ import pandas as pd
 
 from .. import io
 from ..stats import method_key, paired_t
-from .base import kind
+from .registry import figure, register_study, table
 
 SETTING = ("dataset", "noise", "arch", "target", "ratio")
 
@@ -140,7 +140,6 @@ def plot_budget(table: pd.DataFrame, ranks: pd.DataFrame, out_pdf: str, out_png:
     save_figure(fig, out_pdf, out_png)
 
 
-@kind("budget")
 def budget(inputs, out, reference: str = "random"):
     """Accuracy per retraining budget and the methods' rank agreement between budgets →
     tables/budget.csv, tables/budget_rank.csv, figures/budget.{pdf,png}."""
@@ -153,3 +152,20 @@ def budget(inputs, out, reference: str = "random"):
     for r in ranks.itertuples():
         print(f"{r.dataset}/{r.noise}/{r.arch}->{r.target} r{r.ratio:.2f}: Kendall tau({r.budget_a}, {r.budget_b}) "
               f"= {r.kendall_tau:+.2f} over {r.n_methods} methods (best: {r.top_a} / {r.top_b})")
+
+
+def _reference(files, w=None) -> dict:
+    from ..plan import reference_method
+
+    return {"reference": reference_method(files.specs)}
+
+
+STUDY = register_study(
+    "budget", budget,
+    outputs=[table("table", "budget.csv"), table("rank", "budget_rank.csv"),
+             figure("pdf", "budget.pdf", category="Head-to-head", caption='The same subsets (same scores, selection, ratio and seeds) retrained under each budget of the sweep\'s\n``budgets``: ``epochs`` = the recipe\'s epochs on the subset (the seed papers\' convention: a subset with 70 % removed\ngets 30 % of the updates), ``steps`` = as many updates as full-data training (data_diet, CCS), ``x<k>`` = k times\nthe recipe\'s epochs. Bars: each method\'s mean accuracy minus random\'s under the same budget, paired by seed, one\nbar per budget (fewest updates first); methods sorted by their gain under the fewest-update budget. "(empty\nclass)" marks a method whose subsets left a class without samples. The title gives Kendall τ between the methods\'\nmean accuracies (random included) under the fewest- and the most-update budget: τ = 1 means the ranking of methods\ndoes not depend on the budget. tables/budget.csv has each method\'s accuracy, gain, paired p and rank per budget;\ntables/budget_rank.csv has τ for every two budgets.'),
+             figure("png", "budget.png")],
+    inputs=lambda files, w=None: {"files": files.budget_files()},
+    options=_reference,
+    targets=lambda files: [files.figure("budget.pdf"), files.figure("budget.png")] if files.budget else [],
+)

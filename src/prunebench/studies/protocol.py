@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import io
 from ..stats import holm, method_key, paired_t
-from .base import kind
+from .registry import figure, register_study, table
 
 SETTING = ("dataset", "noise", "arch", "target", "ratio")
 ALPHA = 0.05
@@ -145,9 +145,20 @@ def plot_protocol(df: pd.DataFrame, out_pdf: str, out_png: str) -> None:
     save_figure(fig, out_pdf, out_png)
 
 
-@kind("protocol")
 def protocol(inputs, out, pairs: list | None = None, reference: str = "random"):
     """Release vs uniform protocol per method → tables/protocol.csv, figures/protocol.{pdf,png}."""
     df = protocol_frame(pd.read_csv(inputs[0]), pairs or [], reference)
     io.write_dataframe(out["table"], df)
     plot_protocol(df, out["pdf"], out["png"])
+
+
+STUDY = register_study(
+    "protocol", protocol,
+    outputs=[table("table", "protocol.csv"),
+             figure("pdf", "protocol.pdf", category="Head-to-head", caption='Each method under its authors\' protocol ("release": the selection rule, the view its scores are read on and the\nparameter values its release uses, as declared in the scorer registry and cited in the README\'s protocol table)\nand under the uniform protocol (global top-k in the method\'s direction, scores read on the training pass with the\nregistered defaults). Bars: mean accuracy minus random\'s under the same protocol (random per class for the\nrelease protocol, as DeepCore\'s uniform; random over the whole set for the uniform one), paired by seed; * = Holm-\nadjusted paired t-test p ≤ 0.05 over all the table\'s comparisons with random. "(empty class)" marks a method whose\nsubsets left a class without samples. tables/protocol.csv also has the paired release − uniform difference and\nwhether the verdict against random changes.'),
+             figure("png", "protocol.png")],
+    inputs=lambda files, w=None: {"table": files.table("retrain.csv")},
+    options=lambda files, w=None: {"pairs": files.protocol_pairs_all()},
+    targets=lambda files: ([files.figure("protocol.pdf"), files.figure("protocol.png")]
+                           if files.protocol_pairs_all() else []),
+)

@@ -83,6 +83,8 @@ def correlation(inputs, out):
 
 
 def run(name: str, inputs: list[str], out: dict[str, str], **options) -> None:
-    from . import study_kinds  # noqa: F401  (the studies' analyses register here; an import error is a bug)
+    from . import convergence  # noqa: F401  (the convergence check's kind, a step of the pipeline)
+    from .registry import load_studies
 
+    load_studies()  # every registered study is a kind too; an import error is a bug
     KINDS.get(name)(inputs, out, **options)

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import io
-from ...studies.base import kind
+from ...studies.registry import figure, register_study, scorers_with_study, table
 
 APPROX = ("moso_Tall", "moso_T{T}", "moso_release_Tall", "moso_renorm_Tall", "moso_noloo_Tall", "linearised")
 
@@ -151,7 +151,6 @@ def plot_agreement(df, sm, stem: Path, T: int = 10) -> None:
     plt.close(fig)
 
 
-@kind("agreement")
 def agreement(inputs, out, **options):
     """MoSo's first-order estimate vs exact leave-one-out retraining (and the linearised ceiling)."""
     import tempfile
@@ -168,3 +167,14 @@ def agreement(inputs, out, **options):
     plot_agreement(df, sm, stem, options.get("T", 10))
     if str(stem) + ".png" != out["png"]:
         raise ValueError("agreement: pdf and png outputs must share a stem")
+
+
+STUDY = register_study(
+    "agreement", agreement,
+    outputs=[table("table", "moso_agreement.csv"), table("summary", "moso_agreement_summary.csv"),
+             figure("pdf", "moso_agreement.pdf", category="MoSo", caption="MoSo (Tan et al. 2023): the exact score, M(z) = L(S∖z; w_{S∖z}) − L(S∖z; w_S) by retraining without each\nsample with the same recipe and number of steps (x), against the paper's first-order estimate from the\ntraining trajectory (every step, and T sampled checkpoints) and the linearised ceiling of any first-order\nestimate (ε-down-weighting, retrained), on logistic regression and a tiny MLP over a digits subset\n(full-batch gradient descent). The table gives Spearman and Pearson correlations. Loose agreement is a property\nof a first-order estimate on a finite trajectory, reported as measured."),
+             figure("png", "moso_agreement.png")],
+    options=lambda files, w=None: (files.cfg.get("studies") or {}).get("agreement", {"n": 40, "steps": 200}),
+    targets=lambda files: [files.figure("moso_agreement.pdf")] if scorers_with_study(files, "agreement") else [],
+    inputs_arg="none", local=False, env="torch", benchmark=True,
+)

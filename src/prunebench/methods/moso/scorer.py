@@ -178,7 +178,7 @@ def subsample_with_paper_formula(params: dict, sur: dict) -> str | None:
 
 @register_scorer("moso", keep="high", paper=PAPER, T=10, aggregate="mean", loo_correction=True, gbar="exact",
                  gbar_fraction=0.1, partitions=1, partition_mode="contiguous", partition_seed=0, reference=False,
-                 chunk_size=None, formula="paper", gram="auto", studies=("figures/moso_agreement.pdf",),
+                 chunk_size=None, formula="paper", gram="auto", studies=("agreement",),
                  check=all_of(T_within_checkpoints, subsample_with_paper_formula),
                  protocol=Protocol("hrtan/MoSo retraining.py (nopt2), scoring.py", selection="classeq",
                                    view="eval mode, augmented training transform, batch size 1, checkpoints drawn among epoch ends",

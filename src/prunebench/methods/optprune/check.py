@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...studies.base import kind
+from ...studies.registry import figure, register_study, scorers_with_study, table
 
 ROW_KEYS = ("model", "variant", "kind", "m", "epsilon", "pred_norm", "pred_renorm_norm", "actual_norm", "cosine",
             "rel_err", "rel_err_renorm", "retrain_grad_norm")
@@ -314,7 +314,6 @@ def plot(df, out_pdf, out_png) -> None:
     plt.close(fig)
 
 
-@kind("optprune_check")
 def optprune_check(inputs, out, **options):
     """Influence vs actual retraining on a tiny convex problem (and a tiny MLP)."""
     from ... import io
@@ -323,3 +322,15 @@ def optprune_check(inputs, out, **options):
     io.write_dataframe(out["table"], res["sets"])
     io.write_json(out["json"], res["summary"])
     plot(res["sets"], out["pdf"], out["png"])
+
+
+STUDY = register_study(
+    "optprune_check", optprune_check,
+    outputs=[table("table", "optprune_check.csv"), table("json", "optprune_check.json"),
+             figure("pdf", "optprune_check.pdf", category="Optimization-based pruning", caption='Ground truth for the influence estimate: on logistic regression over a small digits subset (trained to\nconvergence), the predicted parameter change of removing a set (Σ of influence vectors) against the actual\nchange after retraining without it, for random sets, program-1 sets (with their ε) and program-2 sets.'),
+             figure("png", "optprune_check.png")],
+    options=lambda files, w=None: (files.cfg.get("studies") or {}).get(
+        "optprune_check", {"n": 60, "models": ["logreg"], "sets_per_frac": 6, "steps": 2000}),
+    targets=lambda files: [files.figure("optprune_check.pdf")] if scorers_with_study(files, "optprune_check") else [],
+    inputs_arg="none", local=False, env="torch", benchmark=True,
+)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...studies.base import kind
+from ... import paths
+from ...studies.registry import Output, figure, register_study, scorers_with_study, table
 from .scorer import DEFAULTS, compute_influence, params_with_defaults
 
 
@@ -53,7 +54,6 @@ def epsilon_study(ctx, epsilons, influence=None, **params) -> list[tuple[float, 
     return out
 
 
-@kind("epsilon")
 def epsilon(inputs, out, data: str, labels: str, surrogates: list, seeds: list, target: str, recipe: dict,
             epsilons: list, method_params: dict | None = None, model_kw: dict | None = None,
             device: str = "cpu", threads: int = 1, max_removed_frac: float = 0.9):
@@ -116,3 +116,43 @@ def _plot_epsilon(df, out_pdf, out_png):
     ax2.set_ylabel("test accuracy (mean ± std over seeds)")
     ax2.set_title("generalization-guaranteed pruning")
     save_figure(fig, out_pdf, out_png)
+
+
+_KEYS = "{dataset}_{noise}_{arch}_{scorer}"  # one study per (dataset, noise, arch, optprune scorer)
+
+
+def _inputs(files, w) -> dict:
+    here = dict(exp=w.exp, dataset=w.dataset, noise=w.noise, arch=w.arch)
+    return {"train": paths.rule_path("data", "train.npz", dataset=w.dataset),
+            "labels": paths.labels_path(w.exp, w.dataset, w.noise),
+            "surrogates": [paths.rule_path("surrogate", "surrogate.json", s=s, **here) for s in files.seeds]}
+
+
+def _options(files, w) -> dict:
+    cfg = files.cfg
+    recipe = (cfg.get("retrain") or {}).get("recipe") or cfg["surrogate"]["recipe"]
+    return {"data": paths.rule_path("data", dataset=w.dataset),
+            "labels": paths.labels_path(w.exp, w.dataset, w.noise),
+            "surrogates": [paths.rule_path("surrogate", exp=w.exp, dataset=w.dataset, noise=w.noise, arch=w.arch, s=s)
+                           for s in files.seeds],
+            "seeds": files.seeds, "target": w.arch, "recipe": recipe,
+            "model_kw": (cfg.get("models") or {}).get(w.arch, {}),
+            "epsilons": (cfg.get("studies") or {}).get("epsilons", [2, 8, 32, 128]),
+            "method_params": files.specs[w.scorer].params,
+            "device": cfg.get("device", "cpu"), "threads": cfg.get("threads", 1)}
+
+
+def _targets(files) -> list[str]:
+    noise, arch = files.main_setting()
+    return [files.figure(f"epsilon_{_KEYS.format(dataset=files.dataset, noise=noise, arch=arch, scorer=name)}.pdf")
+            for name in scorers_with_study(files, "epsilon")]
+
+
+STUDY = register_study(
+    "epsilon", epsilon,
+    outputs=[Output("dir", "epsilon", "dir"), table("table", f"epsilon_{_KEYS}.csv"),
+             figure("pdf", f"epsilon_{_KEYS}.pdf", category="Optimization-based pruning", caption='Optimization-based pruning (Yang et al., ICLR 2023), program 1: for each ε (a multiple of the median\nsingle-sample influence norm) the largest removed set whose predicted parameter change ‖Σ I_i‖ stays within ε\n(solver: MILP for small n, greedy + swaps beyond), then retraining on what is kept. Left: fraction pruned\nagainst ε; right: test accuracy against the fraction pruned (mean ± std over seeds).'),
+             figure("png", f"epsilon_{_KEYS}.png")],
+    inputs=_inputs, options=_options, targets=_targets, inputs_arg="{input.labels}",
+    local=False, env="torch", benchmark=True, rule_name="epsilon_study", log_name=f"epsilon_{_KEYS}",
+)

@@ -152,7 +152,7 @@ def _solve(ctx, ratios, influence, **params) -> dict[float, tuple[np.ndarray, di
                  solver=Solver(prepare=lambda ctx, **p: compute_influence(ctx, **params_with_defaults(p)),
                                scores=lambda influence, **_: _influence_norms(influence), solve=_solve,
                                score_name="influence norm ||I_i||_2"),
-                 studies=("figures/epsilon_{dataset}_{noise}_{arch}_{name}.pdf", "figures/optprune_check.pdf"),
+                 studies=("epsilon", "optprune_check"),
                  protocol=Protocol("no release: the paper publishes no code (Yang et al., ICLR 2023)",
                                    selection="solver", view="final model (influence)"), **DEFAULTS)
 def optprune_scores(ctx, **params) -> np.ndarray:
