@@ -1,4 +1,4 @@
-"""Issue 20: a new scorer is one file under scorers/ and one line in config/config.yaml. This test makes
+"""A new scorer is one file under scorers/ and one line in config/config.yaml. This test makes
 exactly the README's two edits ("Adding a scorer") in a temporary copy of the repository and runs the tiny
 config's head-to-head there: the new scorer must reach tables/significance.csv."""
 

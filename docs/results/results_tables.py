@@ -1,6 +1,6 @@
-"""Fill the tables of docs/results.md from a run's tables, so that no number there is typed by hand.
+"""Fill the tables of docs/results/*.md from a run's tables, so that no number there is typed by hand.
 
-    python docs/results_tables.py results/default/tables docs/results.md
+    python docs/results/results_tables.py results/default/tables docs/results/results.md
 
 Each block between ``<!-- table:NAME -->`` and ``<!-- /table -->`` is replaced by the markdown table
 NAME renders from the run's CSV files (``convergence``, ``protocol``, ``budget``, ``budget_rank``,
