@@ -4,7 +4,7 @@ and writes nothing (a missing output stays missing, an existing one keeps its by
 The subcommands run in-process (``prunebench.cli.main``, which turns ValueError/FileNotFoundError/
 KeyError into ``prunebench <cmd>: error: ...`` on stderr and exit status 2), so torch is imported
 once. The unit-level checks behind these live in test_io_data.py, test_train_scorers_select.py and
-test_config.py; the table in docs/reliability.md lists every case tried here.
+test_config.py; the table in docs/reference/reliability.md lists every case tried here.
 """
 
 from __future__ import annotations
@@ -177,11 +177,22 @@ def test_validate_scores_rejects_scores_of_other_data(tmp_path, capsys, digits_d
 
 # --- score files -----------------------------------------------------------------------------------
 
+def _as_external(p: Path) -> dict:
+    """Make the score file's meta an external program's: no recorded sha256 of the CSV (nor of itself), so
+    the content checks below are what stands between a bad file and a subset. Returns the meta."""
+    meta = io.read_json(scorefile.meta_path(p))
+    meta.pop("sha256")
+    scorefile.meta_path(p).write_text(json.dumps(meta))
+    return meta
+
+
 def _bad_score_file(p: Path, n: int, bad: str) -> None:
+    """A score file as a faulty external program writes it (a file of ours that changed is caught by its
+    sha256 first: tests/test_integrity.py)."""
     scores = np.linspace(0, 1, n)
     scorefile.write(p, scores, "m", "high", {}, "x")
     rows = [f"{i},{v!r}" for i, v in enumerate(scores.tolist())]
-    meta = io.read_json(scorefile.meta_path(p))
+    meta = _as_external(p)
     if bad == "short":
         rows = rows[:-1]
     elif bad == "long":
@@ -663,6 +674,7 @@ def test_score_file_cut_mid_number_is_refused(tmp_path, capsys, digits_dir, labe
     n = io.read_json(digits_dir / "meta.json")["n_train"]
     p = tmp_path / "seed0.csv"
     scorefile.write(p, np.linspace(0, 1, n) / 3, "m", "high", {}, "x")
+    _as_external(p)
     p.write_bytes(p.read_bytes()[:-6])  # the last row loses its newline and its last digits
     assert p.read_text().splitlines()[-1].startswith(f"{n - 1},0.")
     err = cli_error(capsys, ["validate-scores", "--scores", p, "--data", digits_dir])

@@ -4,7 +4,7 @@ A snapshot hands the outputs of the **current plan** under ``results/{exp}/`` (a
 ``data/``) to DVC (``dvc add``, optionally ``dvc push``) through DVC's own Python API: DVC does the
 hashing, caching and transfer; nothing here hashes or copies files. Commit the ``.dvc`` files, the
 ``.gitignore`` entries DVC writes next to them and ``results/{exp}/.dvcignore`` with git;
-``git checkout <rev> && dvc checkout`` (then ``snakemake --touch``, see docs/dvc.md) brings that
+``git checkout <rev> && dvc checkout`` (then ``snakemake --touch``, see docs/guides/dvc.md) brings that
 version back.
 
 The snapshot equals the plan
@@ -93,7 +93,7 @@ REPORT = "report.html"
 #: the generated ignore file that keeps the stale files out of DVC
 IGNORE_FILE = ".dvcignore"
 IGNORE_HEADER = ("# Written by `prunebench snapshot` at every snapshot (do not edit): files under this folder that\n"
-                 "# the plan of the last snapshot does not produce, left out of its .dvc files (docs/dvc.md).\n")
+                 "# the plan of the last snapshot does not produce, left out of its .dvc files (docs/guides/dvc.md).\n")
 
 
 def _skip(p: Path) -> bool:
@@ -329,9 +329,9 @@ def snapshot(exp: str, repo_root: str | os.PathLike = ".", push: bool = False, r
                 print(f"no file of the plan left in {u}: removed {u}.dvc (its files stay in place)", flush=True)
     ignore = exp_dir / IGNORE_FILE
     if sel.groups or ignore.exists():
-        from .io import write_text
+        from . import io
 
-        write_text(ignore, ignore_text(sel))
+        io.write_text(ignore, ignore_text(sel))
     units = list(sel.units)
     if data and (root / "data").is_dir():
         units = ["data", *units]
@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "files; files of results/EXP it does not produce (a scorer or sweep removed from the config) "
                     "are stale: listed, left out through results/EXP/.dvcignore, never deleted. Then commit the "
                     ".dvc, .gitignore and .dvcignore files with git. Restore a version with `git checkout REV && "
-                    "dvc checkout && snakemake --cores all --touch` (see docs/dvc.md).",
+                    "dvc checkout && snakemake --cores all --touch` (see docs/guides/dvc.md).",
     )
     p.add_argument("--exp", default="default", help="experiment name = the config's `name` (default: default)")
     p.add_argument("--configfile", nargs="+", default=[], metavar="FILE",

@@ -130,8 +130,12 @@ def _variant_params(cfg: dict, name: str, method: str, variant: str, info) -> di
     if int(v.get("partitions", 1)) == 1:
         return {}
     if "partitions" not in info.defaults:
+        from ..scorers import list_scorers
+
+        takes = [s.name for s in list_scorers() if "partitions" in s.defaults]
         raise ConfigError(f"scorers.{name}: surrogate {variant!r} is partitioned ({v['partitions']} parts), but "
-                          f"{method} scores from one surrogate of the whole training set (only moso takes partitions)")
+                          f"{method} scores from one surrogate of the whole training set (only "
+                          f"{', '.join(takes)} take{'s' if len(takes) == 1 else ''} partitions)")
     return {"partitions": int(v["partitions"]), "partition_mode": v.get("partition_mode", "contiguous"),
             "partition_seed": int(v.get("partition_seed", 0))}
 
