@@ -12,7 +12,7 @@
    seconds are wall time of the process (start-up ~3-8 s on this machine included).
 
     python benchmarks/peak_rss.py                       # n = 60000, 3 surrogate epochs
-    python benchmarks/peak_rss.py --n 20000 --out docs/peak_rss.json
+    python benchmarks/peak_rss.py --n 20000 --out peak_rss.json
 
 DynUnc needs J ≤ epochs − 1 (the last epoch is left out): with ``--epochs 3`` it runs with J=2;
 with ``--epochs`` < 3 it is skipped.

@@ -38,7 +38,7 @@ MODE_CALLS = ("open", "opener", "ZipFile", "TarFile", "open_memmap", "memmap")
 SAFE_RECEIVERS = {"io"}
 
 #: direct writes found by the audit that the lead still has to route through prunebench.io
-#: (see docs/reliability.md, "Writes that bypass prunebench.io"); remove an entry when it is fixed.
+#: (see docs/reference/reliability.md, "Writes that bypass prunebench.io"); remove an entry when it is fixed.
 PENDING: set[tuple[str, str, str]] = set()
 
 

@@ -66,7 +66,7 @@ def write_config(wd: Path, ratios) -> None:
 
 
 def nothing_to_do(wd: Path) -> str:
-    """`snakemake --touch` (restores modification times in DAG order, see docs/dvc.md), then `snakemake -n`."""
+    """`snakemake --touch` (restores modification times in DAG order, see docs/guides/dvc.md), then `snakemake -n`."""
     run_snakemake(wd, "--touch")
     out = run_snakemake(wd, "-n")
     return out.stdout + out.stderr

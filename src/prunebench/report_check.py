@@ -11,7 +11,7 @@ which rules, the first outputs with Snakemake's reason, and the command that fin
 
 Why refuse rather than warn inside the report: a warning at the top of an HTML page travels with the
 page and is easily skipped; a refused report cannot be mistaken for the run's result, and the fix
-(finish the run, or ``snakemake --touch`` right after a ``dvc checkout``, see docs/dvc.md) is one
+(finish the run, or ``snakemake --touch`` right after a ``dvc checkout``, see docs/guides/dvc.md) is one
 command. The cost is one dry run: about 2 s for the tests' tiny config and 8 s for the default config
 on a 2-core machine, next to the report's own 3 s and more.
 
@@ -109,7 +109,7 @@ def message(jobs: Sequence[Job], args: Sequence[str], report: str) -> str:
             lines.append(f"  ... and {len(outputs) - SHOW} more outputs (snakemake -n {shlex.join(args)} lists them)")
     lines.append(f"Finish the run, then build the report again: snakemake {shlex.join(args)}")
     lines.append("(Right after `dvc checkout` / `dvc pull` the outputs are current but their times are not: "
-                 "snakemake --touch with the same arguments restores them, see docs/dvc.md.)")
+                 "snakemake --touch with the same arguments restores them, see docs/guides/dvc.md.)")
     return "\n".join(lines)
 
 

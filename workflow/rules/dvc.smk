@@ -1,4 +1,4 @@
-# Versioning with DVC: explicit targets, not part of `all` (docs/dvc.md).
+# Versioning with DVC: explicit targets, not part of `all` (docs/guides/dvc.md).
 #   snakemake --cores all snapshot         dvc add the files of the current plan under results/{exp} (and data/)
 #   snakemake --cores all snapshot_push    the same, then dvc push to the default remote
 # Then commit the .dvc files, DVC's .gitignore entries and results/{exp}/.dvcignore with git.

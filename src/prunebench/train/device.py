@@ -65,7 +65,7 @@ def set_determinism(seed: int, threads: int = 1) -> None:
     same whatever Snakemake's ``--cores``). Where CUDA is present, cuDNN is put in
     deterministic mode and ``torch.use_deterministic_algorithms(True,
     warn_only=True)`` is set; some kernels (scatter/index_add) remain
-    non-deterministic there (docs/reliability.md). That switch is left alone on a
+    non-deterministic there (docs/reference/reliability.md). That switch is left alone on a
     CPU-only machine: it imports ``torch._inductor`` and ``torch._dynamo`` (1.4 s
     here, in every job) and the CPU kernels this package uses are deterministic
     at a fixed thread count without it (the determinism tests check the bytes).
