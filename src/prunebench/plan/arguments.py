@@ -14,8 +14,15 @@ def jarg(obj) -> str:
 
 
 def snakemake_command(configfiles) -> str:
-    """The command line that runs the plan of ``configfiles`` (named in rebuild hints)."""
-    return " ".join(["snakemake --cores all"] + [f"--configfile {shlex.quote(str(f))}" for f in configfiles])
+    """The command line that runs the plan of ``configfiles`` (named in rebuild hints); a config file inside
+    the working directory as its relative path (Snakemake hands the workflow absolute ones)."""
+    import os
+
+    def shown(f) -> str:
+        rel = os.path.relpath(f)
+        return rel if not rel.startswith("..") else str(f)
+
+    return " ".join(["snakemake --cores all"] + [f"--configfile {shlex.quote(shown(f))}" for f in configfiles])
 
 
 def surrogate_args(cfg: dict, variant: str | None) -> str:
