@@ -8,6 +8,11 @@ CAPTIONS = Path(".snakemake/prunebench/captions").resolve()
 write_captions(STUDIES, CAPTIONS)
 
 
+# one shell line for every study (a rule's shell: is read when its job runs, after the loop below is done,
+# so it names no loop variable): prunebench.studies.registry.Study.command gives the same line per study
+STUDY_SHELL = "prunebench analyze {params.kind} --in {params.inputs}{params.options} --out {params.outs} > {log} 2>&1"
+
+
 def study_outputs(st):
     """The rule's outputs: a folder as directory(), a captioned file into the report."""
     out = {}
@@ -39,9 +44,12 @@ for st in (s for s in STUDIES if not s.benchmark):
         conda:
             f"../envs/{st.env}.yaml"
         params:
-            options=lambda w, st=st: jarg(st.options(FILES, w)),
+            kind=st.name,
+            inputs=lambda w, input, st=st: st.inputs_arg.format(input=input),
+            options=lambda w, st=st: st.options_arg(FILES, w),
+            outs=lambda w, output, st=st: st.outputs_arg(output),
         shell:
-            st.command()
+            STUDY_SHELL
 
 
 for st in (s for s in STUDIES if s.benchmark):
@@ -61,6 +69,9 @@ for st in (s for s in STUDIES if s.benchmark):
         conda:
             f"../envs/{st.env}.yaml"
         params:
-            options=lambda w, st=st: jarg(st.options(FILES, w)),
+            kind=st.name,
+            inputs=lambda w, input, st=st: st.inputs_arg.format(input=input),
+            options=lambda w, st=st: st.options_arg(FILES, w),
+            outs=lambda w, output, st=st: st.outputs_arg(output),
         shell:
-            st.command()
+            STUDY_SHELL
