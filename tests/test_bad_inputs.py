@@ -479,21 +479,17 @@ def test_model_kwarg_typo_is_refused_before_any_job(reference):
 
 
 def test_builtin_model_kwargs_match_the_builders():
-    """The plan-time table of keyword arguments is the builders' own signatures."""
+    """The plan reads the built-in models and their keyword arguments from zoo.py's source (no torch); that
+    reading is the registered builders' own names and signatures."""
     import inspect
 
-    from prunebench.models import (
-        BUILTIN,
-        BUILTIN_KWARGS,
-        MODELS,
-        zoo,  # noqa: F401
-    )
+    from prunebench.models import MODELS, builtin_models, zoo  # noqa: F401  (zoo registers the builders)
 
-    assert set(BUILTIN_KWARGS) == set(BUILTIN)
-    for name in BUILTIN:
+    assert set(builtin_models()) == set(MODELS.names()) and len(builtin_models()) >= 3
+    for name, kwargs in builtin_models().items():
         params = list(inspect.signature(MODELS.get(name)).parameters)
         assert params[:2] == ["in_shape", "num_classes"]
-        assert tuple(params[2:]) == BUILTIN_KWARGS[name], name
+        assert tuple(params[2:]) == kwargs, name
 
 
 def test_timm_model_kwarg_typo_is_refused(tmp_path):
@@ -505,7 +501,7 @@ def test_timm_model_kwarg_typo_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"models.timm-test_vit: .*'patch_sise'"):
         checks.check_models(cfg, (1, 8, 8), tmp_path)
     checks.check_models({"models": {"timm-test_vit": {"patch_size": 4}}}, (1, 8, 8), tmp_path)
-    cache = json.loads((tmp_path / "model_kwargs.json").read_text())
+    cache = io.read_json(tmp_path / "model_kwargs.json")
     assert len(cache) == 2 and sorted(v is None for v in cache.values()) == [False, True]
     with pytest.raises(ConfigError, match="unknown model 'cnn_smal'"):
         checks.check_models({"models": {"cnn_smal": {"width": 8}}})

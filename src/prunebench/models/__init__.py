@@ -7,18 +7,31 @@ layer), which the feature- and gradient-based scorers use.
 
 from __future__ import annotations
 
+import ast
+import functools
+from pathlib import Path
+
 from .base import MODELS, register_model  # noqa: F401  (register_model: the package's API)
 
-# The built-in names (registered in zoo.py, which imports torch): known without importing it, so
-# that planning the workflow (prunebench.plan.check) stays free of torch's ~2 s import.
-BUILTIN = ("cnn_small", "mlp", "resnet_small")
-#: the keyword arguments each built-in builder takes (checked against zoo.py's signatures by
-#: tests/test_bad_inputs.py), so that `models:` in the config is checked when the workflow is planned
-BUILTIN_KWARGS = {"cnn_small": ("width",), "mlp": ("hidden",), "resnet_small": ("width",)}
+
+@functools.cache
+def builtin_models() -> dict[str, tuple[str, ...]]:
+    """``{name: keyword arguments}`` of the built-in models, read from zoo.py's ``@register_model``
+    declarations without importing it (zoo.py imports torch, ~2 s): planning the workflow checks model
+    names and ``models:`` arguments from the registry's own source, stated once."""
+    tree = ast.parse((Path(__file__).parent / "zoo.py").read_text())
+    out = {}
+    for fn in tree.body:
+        for deco in getattr(fn, "decorator_list", []):
+            if (isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "register_model"
+                    and deco.args and isinstance(deco.args[0], ast.Constant)):
+                args = fn.args.args[2:] + fn.args.kwonlyargs  # after (in_shape, num_classes)
+                out[deco.args[0].value] = tuple(a.arg for a in args)
+    return dict(sorted(out.items()))
 
 
 def is_known_model(name: str) -> bool:
-    return name in BUILTIN or name in MODELS or name.startswith(("timm-", "timm:"))
+    return name in builtin_models() or name in MODELS or name.startswith(("timm-", "timm:"))
 
 
 def list_models() -> list[str]:

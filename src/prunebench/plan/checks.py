@@ -27,6 +27,7 @@ import math
 import string
 from pathlib import Path
 
+from .. import io
 from ..data.base import NON_CONTENT_OPTIONS
 from .config import ConfigError
 from .datasets import (
@@ -61,7 +62,7 @@ def refuse_workflow_dir(basedir: str | Path, cwd: str | Path | None = None) -> N
 
 def check(cfg: dict, n_train: int | None = None) -> dict[str, ScorerSpec]:
     """Semantic checks; returns the scorer specs."""
-    from ..models import BUILTIN, is_known_model
+    from ..models import builtin_models, is_known_model
     from ..select import STRATEGIES, get_strategy
 
     specs = scorer_specs(cfg)
@@ -70,7 +71,8 @@ def check(cfg: dict, n_train: int | None = None) -> dict[str, ScorerSpec]:
     for name, sw in cfg["sweeps"].items():
         for a in list(sw["arch"]) + [t for t in sw.get("target", ["same"]) if t != "same"]:
             if not is_known_model(a):
-                raise ConfigError(f"sweeps.{name}: unknown model {a!r}; known: {', '.join(BUILTIN)}, timm-<name>")
+                raise ConfigError(f"sweeps.{name}: unknown model {a!r}; known: {', '.join(builtin_models())}, "
+                                  "timm-<name>")
         for s in sweep_scorers(sw, specs):
             if s not in specs:
                 raise ConfigError(f"sweeps.{name}: scorer {s!r} is not configured under scorers/external_scorers")
@@ -169,20 +171,21 @@ RESERVED_MODEL_ARGS = frozenset({"in_shape", "num_classes", "in_chans", "img_siz
 
 def check_models(cfg: dict, in_shape: tuple[int, int, int] | None = None, cache_dir: str | Path | None = None) -> None:
     """``models.NAME`` must be a known model and its keyword arguments ones its builder takes."""
-    from ..models import BUILTIN, BUILTIN_KWARGS, is_known_model
+    from ..models import builtin_models, is_known_model
 
     for name, kw in (cfg.get("models") or {}).items():
         kw = kw or {}
         if not is_known_model(name):
-            raise ConfigError(f"models.{name}: unknown model {name!r}; known: {', '.join(BUILTIN)}, timm-<name>")
+            raise ConfigError(f"models.{name}: unknown model {name!r}; known: {', '.join(builtin_models())}, "
+                              "timm-<name>")
         reserved = sorted(set(kw) & RESERVED_MODEL_ARGS)
         if reserved:
             raise ConfigError(f"models.{name}: {reserved} are set by prunebench from the data; remove them")
-        if name in BUILTIN_KWARGS:
-            unknown = sorted(set(kw) - set(BUILTIN_KWARGS[name]))
+        if name in builtin_models():
+            unknown = sorted(set(kw) - set(builtin_models()[name]))
             if unknown:
                 raise ConfigError(f"models.{name}: unknown keyword argument(s) {unknown} for {name}; it takes "
-                                  f"{', '.join(BUILTIN_KWARGS[name]) or 'none'}")
+                                  f"{', '.join(builtin_models()[name]) or 'none'}")
         elif name.startswith(("timm-", "timm:")) and kw:
             problem = _timm_kwargs_problem(name[5:], kw, in_shape or (3, 32, 32), cache_dir)
             if problem:
@@ -204,7 +207,7 @@ def _timm_kwargs_problem(name: str, kw: dict, in_shape, cache_dir) -> str | None
     known = {}
     if cache is not None and cache.exists():
         try:
-            known = json.loads(cache.read_text())
+            known = io.read_json(cache)  # checked against its own sha256; a damaged cache is asked again
         except ValueError:
             known = {}
     if key in known:
@@ -225,7 +228,6 @@ def _timm_kwargs_problem(name: str, kw: dict, in_shape, cache_dir) -> str | None
     except Exception:  # noqa: BLE001 - other failures (shape constraints, ...) are the job's to report
         problem = None
     if cache is not None:
-        from .. import io
 
         io.write_json(cache, {**known, key: problem})
     return problem
