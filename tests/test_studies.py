@@ -1,4 +1,5 @@
-"""Study analyses (prunebench.studies.analyses) on hand-built contract trees, and the study figures."""
+"""The studies' analyses (each in its study module under prunebench.studies) on hand-built contract trees,
+and the study figures."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import pandas as pd
 import pytest
 
 from prunebench import io, paths, scorefile
-from prunebench.studies import analyses as A
+from prunebench.plots.common import noise_sort_key
+from prunebench.studies.ablation import ablation_table, infer_variants, parse_variant, plot_ablation
+from prunebench.studies.common import split_inputs, write_table
+from prunebench.studies.composition import class_composition, extreme_samples, plot_class_composition, plot_sample_grid
+from prunebench.studies.crossarch import crossarch_gain, plot_crossarch_heatmap
+from prunebench.studies.imbalance import imbalance_table, plot_imbalance
+from prunebench.studies.lossless import lossless_ratio, plot_lossless
+from prunebench.studies.noise_grid import plot_noise_grid
+from prunebench.studies.noisy_removed import noisy_removed, plot_noisy_removed
+from prunebench.studies.stability import plot_stability, score_stability
 
 EXP, DS = "t", "toy"
 
@@ -65,7 +75,7 @@ def test_noisy_removed_counts_flipped_samples(tmp_path):
         _subset(tmp_path, "clean", "el2n", 0.3, 0, [0, 1, 2, 3, 4, 5, 6]),  # clean: skipped
         _subset(tmp_path, "sym40", "full", 0.0, 0, list(range(10)), strategy="all"),  # ratio 0: skipped
     ]
-    df = A.noisy_removed(files, [lab, clean])
+    df = noisy_removed(files, [lab, clean])
     assert len(df) == 3
     got = {(r.scorer, r.ratio, r.seed): r for r in df.itertuples()}
     a = got[("aum", 0.3, 0)]
@@ -77,7 +87,7 @@ def test_noisy_removed_counts_flipped_samples(tmp_path):
     assert b.frac_flipped_removed == pytest.approx(0.75) and b.frac_removed == pytest.approx(0.5)
     assert b.precision == pytest.approx(3 / 5)
     with pytest.raises(ValueError, match="no labels file"):
-        A.noisy_removed(files[:1], [clean])
+        noisy_removed(files[:1], [clean])
 
 
 def test_crossarch_gain_is_paired_by_seed():
@@ -93,7 +103,7 @@ def test_crossarch_gain_is_paired_by_seed():
     # surrogate C → target B without its own random runs: borrows random of target B (arch A)
     rows += [_row("moso", 0.5, s, 0.75 + 0.1 * s, arch="C", target="B") for s in range(2)]
     rows.append(_row("el2n", 0.5, 3, 0.99, arch="A", target="B"))  # seed 3 has no random partner: dropped
-    df = A.crossarch_gain(pd.DataFrame(rows))
+    df = crossarch_gain(pd.DataFrame(rows))
     assert set(df["scorer"]) == {"el2n", "moso"}
     e = df[df["scorer"] == "el2n"].iloc[0]
     assert e.gain_mean == pytest.approx(0.02) and e.gain_std == pytest.approx(0.02) and e.n_seeds == 3
@@ -114,7 +124,7 @@ def test_score_stability_all_pairs(tmp_path):
         _scores(tmp_path, "aum", 1, [1, 2, 4, 3], keep="low"),
         _scores(tmp_path, "solo", 0, [1, 2, 3, 4]),
     ]
-    df = A.score_stability(files).set_index("scorer")
+    df = score_stability(files).set_index("scorer")
     assert df.loc["el2n", "n_pairs"] == 3 and df.loc["el2n", "n_seeds"] == 3
     assert df.loc["el2n", "rho_mean"] == pytest.approx(-1 / 3)
     assert df.loc["el2n", "rho_min"] == pytest.approx(-1.0) and df.loc["el2n", "rho_max"] == pytest.approx(1.0)
@@ -133,7 +143,7 @@ def test_lossless_ratio_hand_table():
     for m, by_ratio in acc.items():
         for r, mean in by_ratio.items():
             rows += [_row(m, r, 0, mean - 0.01), _row(m, r, 1, mean + 0.01)]
-    df = A.lossless_ratio(pd.DataFrame(rows)).set_index("scorer")
+    df = lossless_ratio(pd.DataFrame(rows)).set_index("scorer")
     assert df.loc["a", "lossless_ratio"] == pytest.approx(0.7)
     assert df.loc["a", "lossless_ratio_contiguous"] == pytest.approx(0.3)
     assert df.loc["a", "ratios_passed"] == "0.3;0.7" and df.loc["a", "ratios_tested"] == "0.3;0.5;0.7"
@@ -145,7 +155,7 @@ def test_lossless_ratio_hand_table():
 def test_lossless_ratio_borrows_full_reference_of_same_target():
     rows = [_row("full", 0.0, s, 0.9, arch="B", target="B", strategy="all") for s in range(2)]
     rows += [_row("el2n", 0.3, s, 0.9, arch="A", target="B") for s in range(2)]
-    df = A.lossless_ratio(pd.DataFrame(rows))
+    df = lossless_ratio(pd.DataFrame(rows))
     assert len(df) == 1 and df["lossless_ratio"].iloc[0] == pytest.approx(0.3)
     assert df["full_mean"].iloc[0] == pytest.approx(0.9)
 
@@ -159,9 +169,9 @@ def test_ablation_table_rho_and_accuracy(tmp_path):
     ]  # ρ = -1
     files.append(_scores(tmp_path, "el2n", 0, ref))
     rt = pd.DataFrame([_row("dynunc-J3", 0.5, 0, 0.8), _row("dynunc-J3", 0.5, 1, 0.9), _row("dynunc", 0.5, 0, 0.95)])
-    variants = A.infer_variants(["dynunc", "dynunc-J3", "el2n"])
+    variants = infer_variants(["dynunc", "dynunc-J3", "el2n"])
     assert variants == {"dynunc-J": {"dynunc-J3": "dynunc"}}
-    df = A.ablation_table(files, rt, variants)
+    df = ablation_table(files, rt, variants)
     v = df[df["variant"] == "dynunc-J3"].iloc[0]
     assert v.rho_mean == pytest.approx((0.9 - 1.0) / 2) and v.rho_min == pytest.approx(-1.0) and v.rho_n == 2
     assert v.rho_std == pytest.approx(np.std([0.9, -1.0], ddof=1))
@@ -170,34 +180,34 @@ def test_ablation_table_rho_and_accuracy(tmp_path):
     r = df[df["variant"] == "dynunc"].iloc[0]
     assert r.rho_mean == 1.0 and r.value == 10 and r.acc_mean == pytest.approx(0.95) and r.acc_n == 1
     # without retrain rows: one row, NaN ratio
-    df2 = A.ablation_table(files, None, variants)
+    df2 = ablation_table(files, None, variants)
     assert len(df2) == 2 and df2["ratio"].isna().all()
 
 
 def test_parse_and_infer_variants():
-    assert A.parse_variant("moso-T10") == ("moso", "T", 10.0)
-    assert A.parse_variant("moso_exact") == ("moso_exact", None, None)
-    fam = A.infer_variants(["moso-T1", "moso-T5", "el2n"])  # no base: first variant is the reference
+    assert parse_variant("moso-T10") == ("moso", "T", 10.0)
+    assert parse_variant("moso_exact") == ("moso_exact", None, None)
+    fam = infer_variants(["moso-T1", "moso-T5", "el2n"])  # no base: first variant is the reference
     assert fam == {"moso-T": {"moso-T1": "moso-T1", "moso-T5": "moso-T1"}}
-    assert A.infer_variants(["moso-T5"]) == {}
+    assert infer_variants(["moso-T5"]) == {}
 
 
 def test_class_composition_counts(tmp_path):
     y = np.array([0, 0, 0, 1, 1, 2])
     lab = _labels(tmp_path, "clean", y, np.zeros(6, bool))
     files = [_subset(tmp_path, "clean", "el2n", 0.5, 0, [0, 3, 4]), _subset(tmp_path, "clean", "el2n", 0.5, 1, [0])]
-    df = A.class_composition(files, lab)
+    df = class_composition(files, lab)
     assert list(df["class"]) == [0, 1, 2] and list(df["count"]) == [1, 2, 0]
     assert (df["n_kept"] == 3).all() and set(df["seed"]) == {0}
     assert df["share_full"].tolist() == pytest.approx([0.5, 1 / 3, 1 / 6])
     assert df["share"].tolist() == pytest.approx([1 / 3, 2 / 3, 0.0])
-    assert len(A.class_composition(files, lab, seeds=None)) == 6
+    assert len(class_composition(files, lab, seeds=None)) == 6
 
 
 def test_noise_sort_key_and_write_table(tmp_path):
-    assert sorted(["sym40", "asym20", "clean", "sym20"], key=A.noise_sort_key) == ["clean", "sym20", "sym40", "asym20"]
+    assert sorted(["sym40", "asym20", "clean", "sym20"], key=noise_sort_key) == ["clean", "sym20", "sym40", "asym20"]
     df = pd.DataFrame({"a": [1, 2], "b": [0.1234567891, np.nan]})
-    A.write_table(df, tmp_path / "x.csv")
+    write_table(df, tmp_path / "x.csv")
     assert (tmp_path / "x.csv").read_text() == "a,b\n1,0.123457\n2,\n"
 
 
@@ -207,8 +217,6 @@ def test_noise_sort_key_and_write_table(tmp_path):
 
 
 def test_extreme_samples_follow_keep_direction():
-    from prunebench.plots.studies import extreme_samples
-
     s = np.array([0.5, 3.0, 1.0, 3.0, -2.0])
     kept, removed = extreme_samples(s, "high", 2)
     assert kept.tolist() == [1, 3] and removed.tolist() == [4, 0]
@@ -255,7 +263,7 @@ def study_frames(tmp_path_factory):
             scores.append(_scores(root, v, s, rng.random(n), params={"J": int(v[-1])}))
             rows += [_row(v, r, s, 0.9 - 0.1 * r) for r in (0.3, 0.5)]
     rt = pd.DataFrame(rows)
-    nr = A.noisy_removed(subsets, labs)
+    nr = noisy_removed(subsets, labs)
     assert set(nr["noise"]) == {"sym20"} and len(nr) == 4 * 2 * 2
     # el2n keeps the flipped samples (they score +1): removes none of them
     assert (nr[nr["scorer"] == "el2n"]["frac_flipped_removed"] == 0).all()
@@ -263,11 +271,11 @@ def study_frames(tmp_path_factory):
     frames = {
         "retrain": rt[rt["arch"] == "cnn"],
         "noisy": nr,
-        "gain": A.crossarch_gain(rt[(rt["noise"] == "clean") & rt["scorer"].isin(["full", "random", "el2n", "aum"])]),
-        "ablation": A.ablation_table(clean_scores, rt, A.infer_variants(["dynunc", "dynunc-J3", "dynunc-J5"])),
-        "stability": A.score_stability(scores),
-        "lossless": A.lossless_ratio(rt[(rt["arch"] == "cnn") & (rt["target"] == "cnn")]),
-        "composition": A.class_composition([p for p in subsets if "/clean/" in str(p)], labs[0]),
+        "gain": crossarch_gain(rt[(rt["noise"] == "clean") & rt["scorer"].isin(["full", "random", "el2n", "aum"])]),
+        "ablation": ablation_table(clean_scores, rt, infer_variants(["dynunc", "dynunc-J3", "dynunc-J5"])),
+        "stability": score_stability(scores),
+        "lossless": lossless_ratio(rt[(rt["arch"] == "cnn") & (rt["target"] == "cnn")]),
+        "composition": class_composition([p for p in subsets if "/clean/" in str(p)], labs[0]),
         "scores": [p for p in scores if "/sym20/" in str(p)],
         "labels": labs[1],
         "data": root / "data",
@@ -277,19 +285,17 @@ def study_frames(tmp_path_factory):
 
 
 def test_study_figures_nonempty_and_byte_identical(tmp_path, study_frames):
-    from prunebench.plots import studies as P
-
     f = study_frames
     jobs = {
-        "noise_grid": lambda a, b: P.plot_noise_grid(f["retrain"], a, b),
-        "noisy_removed": lambda a, b: P.plot_noisy_removed(f["noisy"], a, b),
-        "crossarch": lambda a, b: P.plot_crossarch_heatmap(f["gain"], a, b),
-        "ablation": lambda a, b: P.plot_ablation(f["ablation"], a, b),
-        "stability": lambda a, b: P.plot_stability(f["stability"], a, b),
-        "lossless": lambda a, b: P.plot_lossless(f["lossless"], a, b),
-        "composition": lambda a, b: P.plot_class_composition(f["composition"], a, b),
-        "samples": lambda a, b: P.plot_sample_grid(f["scores"], f["data"], f["labels"], a, b, k=4),
-        "samples_rgb": lambda a, b: P.plot_sample_grid({"el2n": f["scores"][2]}, f["rgb"], None, a, b, k=3),
+        "noise_grid": lambda a, b: plot_noise_grid(f["retrain"], a, b),
+        "noisy_removed": lambda a, b: plot_noisy_removed(f["noisy"], a, b),
+        "crossarch": lambda a, b: plot_crossarch_heatmap(f["gain"], a, b),
+        "ablation": lambda a, b: plot_ablation(f["ablation"], a, b),
+        "stability": lambda a, b: plot_stability(f["stability"], a, b),
+        "lossless": lambda a, b: plot_lossless(f["lossless"], a, b),
+        "composition": lambda a, b: plot_class_composition(f["composition"], a, b),
+        "samples": lambda a, b: plot_sample_grid(f["scores"], f["data"], f["labels"], a, b, k=4),
+        "samples_rgb": lambda a, b: plot_sample_grid({"el2n": f["scores"][2]}, f["rgb"], None, a, b, k=3),
     }
     for name, fn in jobs.items():
         out = []
@@ -311,7 +317,7 @@ def test_split_inputs():
         "data/d/train.npz",
         "results/e/d/clean/retrain/a/el2n/keep/r0.30/a/seed0.json",
     ]
-    got = A.split_inputs(ins)
+    got = split_inputs(ins)
     assert got["scores"] == [ins[0]] and got["subset"] == [ins[1]] and got["labels"] == [ins[2]]
     assert got["table"] == [ins[3]] and got["npz"] == [ins[4]] and got["retrain"] == [ins[5]] and got["other"] == []
 
@@ -338,7 +344,7 @@ def test_imbalance_table_by_hand(tmp_path):
         files.append(_retrain_json(tmp_path, "toy", "full", 0.0, s, [40, 40, 40, 40], [0.9, 0.9, 0.8, 0.8],
                                    strategy="all"))
         files.append(_retrain_json(tmp_path, "toy", "el2n", 0.5, s, [20, 20, 20, 20], [0.8, 0.8, 0.6, 0.6]))
-    df = A.imbalance_table(files)
+    df = imbalance_table(files)
     assert set(df["tail_classes"]) == {"2;3"}
     lt = df[(df["dataset"] == "toy-lt8") & (df["scorer"] == "el2n")].iloc[0]
     assert lt["n_seeds"] == 2
@@ -351,12 +357,10 @@ def test_imbalance_table_by_hand(tmp_path):
     bal = df[(df["dataset"] == "toy") & (df["scorer"] == "el2n")].iloc[0]
     assert bal["tail_acc_mean"] == pytest.approx(0.6) and bal["tail_kept_vs_random"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="no full-data run"):
-        A.imbalance_table([f for f in files if "/full/" not in str(f)])
+        imbalance_table([f for f in files if "/full/" not in str(f)])
 
 
 def test_imbalance_figure_is_byte_identical(tmp_path):
-    from prunebench.plots.studies import plot_imbalance
-
     files = []
     for s in range(2):
         files.append(_retrain_json(tmp_path, "toy-lt8", "full", 0.0, s, [40, 20, 10, 5], [0.9, 0.8, 0.5, 0.4],
@@ -364,7 +368,7 @@ def test_imbalance_figure_is_byte_identical(tmp_path):
         for m, tail in (("random", [5, 3]), ("el2n", [8, 4])):
             for r in (0.3, 0.7):
                 files.append(_retrain_json(tmp_path, "toy-lt8", m, r, s, [20, 10, *tail], [0.8, 0.6, 0.3, 0.1 * s]))
-    df = A.imbalance_table(files)
+    df = imbalance_table(files)
     out = []
     for i in range(2):
         plot_imbalance(df, tmp_path / f"i{i}.pdf", tmp_path / f"i{i}.png")
