@@ -300,6 +300,25 @@ def test_agreement_study_pinned(tmp_path):
     assert (tmp_path / "agreement_summary.csv").exists()
 
 
+
+def test_agreement_figure_is_byte_identical(tmp_path):
+    """The agreement figure is drawn like every other figure (pyplot-free, fixed metadata): same table, same bytes."""
+    import pandas as pd
+
+    from prunebench.methods.moso.agreement import plot_agreement
+
+    rng = np.random.default_rng(0)
+    shown = ("moso_Tall", "moso_T10", "linearised")
+    df = pd.DataFrame([{"model": m, "index": i, "exact": rng.normal(), **{k: rng.normal() for k in shown}}
+                       for m in ("logreg", "mlp") for i in range(8)])
+    sm = pd.DataFrame([{"model": m, "approximation": k, "spearman": 0.5, "pearson": 0.4}
+                       for m in ("logreg", "mlp") for k in shown])
+    out = []
+    for i in range(2):
+        plot_agreement(df, sm, tmp_path / f"a{i}", T=10)
+        out.append(((tmp_path / f"a{i}.pdf").read_bytes(), (tmp_path / f"a{i}.png").read_bytes()))
+    assert out[0] == out[1] and len(out[0][1]) > 1000
+
 def test_partition_surrogates_trained_and_scored_end_to_end(digits_dir, tmp_path):
     """`train-surrogate --partitions 2` trains one surrogate per disjoint partition (each recording
     only its own samples); `score --method moso` on those folders scores every sample with its own

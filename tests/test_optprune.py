@@ -254,6 +254,23 @@ def test_predicted_vs_actual_parameter_change_convex():
     assert not s["epsilon_respected"][0] and s["epsilon_actual_over_eps"][0] > 1.5
 
 
+
+def test_check_figure_is_byte_identical(tmp_path):
+    """The influence check's figure is drawn like every other figure (pyplot-free, fixed metadata)."""
+    import pandas as pd
+
+    from prunebench.methods.optprune import check as oc
+
+    rng = np.random.default_rng(0)
+    rows = [{"model": "logreg", "variant": v, "kind": k, "m": int(rng.integers(1, 6)), "pred_norm": rng.random(),
+             "actual_norm": rng.random(), "epsilon": rng.random() if k == "epsilon" else np.nan}
+            for v in ("last_layer", "full") for k in ("random",) * 6 + ("epsilon",) * 2]
+    out = []
+    for i in range(2):
+        oc.plot(pd.DataFrame(rows), tmp_path / f"c{i}.pdf", tmp_path / f"c{i}.png")
+        out.append(((tmp_path / f"c{i}.pdf").read_bytes(), (tmp_path / f"c{i}.png").read_bytes()))
+    assert out[0] == out[1] and len(out[0][1]) > 1000
+
 PINNED = {"spearman": 0.967, "cosine": 0.914}
 
 

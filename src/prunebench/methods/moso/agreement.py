@@ -118,22 +118,17 @@ def run_agreement(out_dir, n: int = 40, steps: int = 200, seed: int = 0, lr: flo
 
 def plot_agreement(df, sm, stem: Path, T: int = 10) -> None:
     """Scatter of exact MoSo (x) vs each approximation (y), one row per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ...plots.style import save_figure
+    from ...plots.style import new_figure, save_figure
 
     shown = ["moso_Tall", f"moso_T{T}", "linearised"]
     titles = {"moso_Tall": "first-order MoSo, every step", f"moso_T{T}": f"first-order MoSo, T={T}",
               "linearised": "linearised (ε → 1)"}
     models = list(dict.fromkeys(df["model"]))
-    fig, axes = plt.subplots(len(models), len(shown), figsize=(3.2 * len(shown), 3.0 * len(models)), squeeze=False)
+    fig, axes = new_figure(len(models) * len(shown), ncols=len(shown), panel_size=(3.2, 3.0))
     for r, model in enumerate(models):
         d = df[df["model"] == model]
         for c, name in enumerate(shown):
-            ax = axes[r, c]
+            ax = axes[r * len(shown) + c]
             ax.scatter(d["exact"], d[name], s=12, color="C0")
             row = sm[(sm["model"] == model) & (sm["approximation"] == name)].iloc[0]
             ax.set_title(f"{model}: {titles[name]}\nSpearman {row.spearman:.2f}, Pearson {row.pearson:.2f}",
@@ -146,9 +141,7 @@ def plot_agreement(df, sm, stem: Path, T: int = 10) -> None:
                 ax.set_xlabel("exact MoSo (LOO retraining)", fontsize=8)
             if c == 0:
                 ax.set_ylabel("approximation (loss units)", fontsize=8)
-    fig.tight_layout()
     save_figure(fig, stem.with_suffix(".pdf"), stem.with_suffix(".png"))
-    plt.close(fig)
 
 
 def agreement(inputs, out, **options):

@@ -286,16 +286,11 @@ def write_outputs(out_dir, df, summary) -> None:
 
 def plot(df, out_pdf, out_png) -> None:
     """Predicted vs actual ‖Δθ‖ per model/variant (random sets by size, program-1 sets with ε)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ...plots.style import save_figure
+    from ...plots.style import new_figure, save_figure
 
     panels = [(m, v) for m in df.model.unique() for v in df[df.model == m].variant.unique()]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.1), squeeze=False)
-    for ax, (m, v) in zip(axes[0], panels):
+    fig, axes = new_figure(len(panels), ncols=len(panels), panel_size=(3.4, 3.1))
+    for ax, (m, v) in zip(axes, panels):
         d = df[(df.model == m) & (df.variant == v)]
         r = d[d.kind == "random"]
         sc = ax.scatter(r.pred_norm, r.actual_norm, c=r.m, s=12, cmap="viridis", label="random sets")
@@ -308,10 +303,8 @@ def plot(df, out_pdf, out_png) -> None:
         ax.set_ylabel("actual ‖Δθ‖ (retrained)")
         ax.set_title(f"{m} / {v}", fontsize=9)
         fig.colorbar(sc, ax=ax, label="|W|")
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    axes[0].legend(fontsize=7, loc="upper left")
     save_figure(fig, out_pdf, out_png)
-    plt.close(fig)
 
 
 def optprune_check(inputs, out, **options):
