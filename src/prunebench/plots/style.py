@@ -40,6 +40,21 @@ PALETTE: dict[str, str] = {
 #: separators between a base method and its variant suffix
 _SEPARATORS = "+-_:/@"
 
+#: method families of the head-to-head figure, in column order: the seed methods, the difficulty scores
+#: read from training dynamics, the uncertainty scores of the final model, the geometry / diversity methods.
+#: A variant belongs to its base method's family (:func:`split_method`); any other name to ``OTHER_FAMILY``.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "seed methods": ("moso", "moso_exact", "dynunc", "optprune"),
+    "training-dynamics scores": ("el2n", "grand", "forgetting", "aum", "ccs"),
+    "uncertainty scores": ("entropy", "least_confidence", "margin", "static_unc"),
+    "geometry / diversity": ("kcenter", "herding", "moderate"),
+}
+OTHER_FAMILY = "other methods"
+#: the references drawn in every panel of a faceted figure
+REFERENCES = ("random", "full")
+#: markers cycled over the lines of one panel (colours of one method's variants are close)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
+
 
 def _digest(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
@@ -75,6 +90,18 @@ def split_method(name: str) -> tuple[str | None, str]:
         if name.startswith(base) and len(name) > len(base) and name[len(base)] in _SEPARATORS:
             return base, name[len(base) + 1 :]
     return None, name
+
+
+def method_family(name: str) -> str:
+    """The family (a key of :data:`FAMILIES`, else :data:`OTHER_FAMILY`) of a method name or variant;
+    ``random`` and ``full`` are references, in no family (``"reference"``)."""
+    base, _ = split_method(str(name))
+    if base in REFERENCES:
+        return "reference"
+    for family, members in FAMILIES.items():
+        if base in members:
+            return family
+    return OTHER_FAMILY
 
 
 def shade(hex_color: str, key: str) -> str:
