@@ -70,7 +70,8 @@ def retrain_recipe():
 
 def result_keys(w):
     """Path keys recorded in every retrain result (ratio and seed are added per run)."""
-    keys = ("exp", *paths.SETTING_KEYS[:-1])  # the result's path keys but target, ratio and seed
+    # the result's path keys but target, ratio and seed
+    keys = ("exp", *paths.SETTING_KEYS[:-1])
     return jarg({k: w[k] for k in keys})
 
 

@@ -68,7 +68,7 @@ rule significance:
         report(
             paths.rule_path("table", name="significance.csv"),
             caption="../report/significance.rst",
-            category="Statistics",
+            category="Statistical tests",
         ),
     log:
         paths.log_path("step", step="significance"),
@@ -91,7 +91,7 @@ rule ranks:
         pdf=report(
             paths.rule_path("figure", name="cd_diagram.pdf"),
             caption="../report/cd_diagram.rst",
-            category="Statistics",
+            category="Statistical tests",
         ),
         png=paths.rule_path("figure", name="cd_diagram.png"),
     log:

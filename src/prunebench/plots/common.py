@@ -19,8 +19,6 @@ import pandas as pd
 from .style import method_color
 
 PathLike = str | os.PathLike | None
-#: markers cycled over the lines of one panel
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
 
 
 def noise_sort_key(noise: str) -> tuple:

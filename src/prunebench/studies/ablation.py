@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..plots.common import MARKERS, PathLike, line_band, panel_groups, panel_title, read_frame
-from ..plots.style import method_color, new_figure, save_figure
+from ..plots.common import PathLike, line_band, panel_groups, panel_title, read_frame
+from ..plots.style import MARKERS, method_color, new_figure, save_figure
 from .common import read_retrain, read_scores, sort_rows, split_inputs, write_table
 from .registry import figure, register_study, table
 

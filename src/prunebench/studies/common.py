@@ -17,8 +17,6 @@ import pandas as pd
 
 from .. import io, paths
 
-#: scorer names that are references, not pruning methods
-REFERENCE_SCORERS = ("full", "random")
 #: the setting keys of the retrain table that the studies group by (surrogate arch A, target B)
 GROUP_KEYS = ["exp", "dataset", "noise", "arch", "target"]
 
