@@ -36,16 +36,29 @@ def long_tail_datasets(cfg: dict) -> list[str]:
     return sorted({d for sw in cfg["sweeps"].values() for d in sweep_datasets(cfg, sw)} - {dataset_id(cfg)})
 
 
+#: what :func:`prepared_value` returns when the dataset is not prepared yet
+NOT_PREPARED = object()
+
+
+def prepared_value(cfg: dict, data_root, key: str, cast):
+    """``cast(meta[key])`` of the configured dataset's prepared ``meta.json``; None when it exists but cannot
+    be read (the jobs that read it say why); :data:`NOT_PREPARED` when there is none yet."""
+    folder = Path(data_root) / dataset_id(cfg)
+    if not (folder / "meta.json").exists():
+        return NOT_PREPARED
+    try:
+        return cast((read_prepared_meta(folder) or {})[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def n_train_hint(cfg: dict, data_root: str = "data") -> int | None:
     """The training-set size without preparing the data: the prepared ``meta.json`` when it exists,
     else what the dataset's registered facts say of its options; None when that is not known (then T is
     checked when the surrogate runs)."""
-    meta = Path(data_root) / dataset_id(cfg) / "meta.json"
-    if meta.exists():
-        try:
-            return int(json.loads(meta.read_text())["n_train"])
-        except (ValueError, KeyError):
-            return None
+    n = prepared_value(cfg, data_root, "n_train", int)
+    if n is not NOT_PREPARED:
+        return n
     counts = known_class_counts(cfg["dataset"]["name"], cfg["dataset"].get("options"))
     if counts is not None:
         return sum(counts)
@@ -55,23 +68,17 @@ def n_train_hint(cfg: dict, data_root: str = "data") -> int | None:
 
 
 def num_classes_hint(cfg: dict, data_root: str | Path = "data") -> int | None:
-    meta = Path(data_root) / dataset_id(cfg) / "meta.json"
-    if meta.exists():
-        try:
-            return int(json.loads(meta.read_text())["num_classes"])
-        except (ValueError, KeyError):
-            return None
+    c = prepared_value(cfg, data_root, "num_classes", int)
+    if c is not NOT_PREPARED:
+        return c
     facts = dataset_facts(cfg["dataset"]["name"])
     return facts.num_classes if facts is not None else None
 
 
 def in_shape_hint(cfg: dict, data_root: str | Path = "data") -> tuple[int, int, int]:
-    meta = Path(data_root) / dataset_id(cfg) / "meta.json"
-    if meta.exists():
-        try:
-            return tuple(int(v) for v in json.loads(meta.read_text())["shape"])  # type: ignore[return-value]
-        except (ValueError, KeyError, TypeError):
-            pass
+    shape = prepared_value(cfg, data_root, "shape", lambda v: tuple(int(x) for x in v))
+    if shape not in (NOT_PREPARED, None):
+        return shape
     facts = dataset_facts(cfg["dataset"]["name"])
     return facts.shape_for(cfg["dataset"].get("options") or {}) if facts is not None else (3, 32, 32)
 

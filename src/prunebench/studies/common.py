@@ -18,7 +18,11 @@ import pandas as pd
 from .. import io, paths
 
 #: the setting keys of the retrain table that the studies group by (surrogate arch A, target B)
-GROUP_KEYS = ["exp", "dataset", "noise", "arch", "target"]
+#: a retraining setting's keys but the method's (one panel of a figure): the result path's exp, dataset, noise,
+#: arch and target
+GROUP_KEYS = [k for k in paths.keys("retrain") if k not in ("scorer", "strategy", "ratio", "seed")]
+#: a subset's keys before its ratio and seed (the subset path's)
+SUBSET_KEYS = list(paths.keys("subset")[:-2])
 
 PathLike = str | os.PathLike
 

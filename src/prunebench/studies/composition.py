@@ -20,16 +20,11 @@ from .. import io, paths
 from ..plots.common import PathLike, method_order, outside_legend, panel_groups, panel_title, pct_removed, read_frame
 from ..plots.style import method_color, new_figure, save_figure
 from ..stats import method_key
-from .common import as_paths, labels_by_setting, sort_rows, split_inputs, write_table
+from .common import SUBSET_KEYS, as_paths, labels_by_setting, sort_rows, split_inputs, write_table
 from .registry import figure, register_study, table
 
 COMPOSITION_COLUMNS = [
-    "exp",
-    "dataset",
-    "noise",
-    "arch",
-    "scorer",
-    "strategy",
+    *SUBSET_KEYS,
     "method",
     "ratio",
     "seed",

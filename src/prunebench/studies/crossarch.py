@@ -16,11 +16,7 @@ from .common import GROUP_KEYS, read_retrain, sort_rows, write_table
 from .registry import figure, register_study, table
 
 GAIN_COLUMNS = [
-    "exp",
-    "dataset",
-    "noise",
-    "arch",
-    "target",
+    *GROUP_KEYS,
     "scorer",
     "strategy",
     "method",

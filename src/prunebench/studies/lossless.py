@@ -14,11 +14,7 @@ from .common import GROUP_KEYS, read_retrain, write_table
 from .registry import figure, register_study, table
 
 LOSSLESS_COLUMNS = [
-    "exp",
-    "dataset",
-    "noise",
-    "arch",
-    "target",
+    *GROUP_KEYS,
     "scorer",
     "strategy",
     "method",
