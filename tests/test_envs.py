@@ -46,7 +46,7 @@ def test_env_files_parse_and_install_prunebench():
 
 def test_envs_cover_the_package_imports():
     code = list((ROOT / "src" / "prunebench").rglob("*.py"))
-    # jsonschema: prunebench.checks runs in Snakemake's own process while it plans (Snakemake depends on
+    # jsonschema: prunebench.plan validates the config in Snakemake's own process while it plans (Snakemake depends on
     # jsonschema), never in a rule's env; environment.yml lists it for `prunebench check-config`
     needed = _third_party_imports(code) - {"snakemake", "dvc", "snakemake_interface_executor_plugins"}
     assert "jsonschema" in _env_packages(ROOT / "environment.yml")
