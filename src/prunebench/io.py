@@ -99,13 +99,12 @@ def storage_error(exc: BaseException, path: Path) -> StorageError | None:
     no_space |= isinstance(exc, OSError) and exc.errno is None and " written" in str(exc)  # numpy: "N requested and M written"
     if no_space:
         free = shutil.disk_usage(folder).free
-        return StorageError(f"{path}: no space left on the device while writing it ({_size(free)} "
-                                          f"free in {folder}); nothing was written — free space or move the run "
-                                          "to a larger disk, then rerun")
+        return StorageError(f"{path}: no space left on the device while writing it ({_size(free)} free in "
+                            f"{folder}); nothing was written — free space or move the run to a larger disk, then rerun")
     if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         why = "is on a read-only file system" if exc.errno == errno.EROFS else "is not writable"
-        return StorageError(f"{folder}: the folder {why}, so {path.name} cannot be written; make it "
-                                       "writable (or run in a writable copy), then rerun")
+        return StorageError(f"{folder}: the folder {why}, so {path.name} cannot be written; make it writable "
+                            "(or run in a writable copy), then rerun")
     return None
 
 
@@ -229,28 +228,30 @@ def save_npz(path: str | os.PathLike, compressed: bool = False, **arrays: np.nda
     return digest
 
 
-def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load every array of an npz after :func:`verify_file`, with a clear error for a truncated file."""
-    verify_file(path)
+@contextlib.contextmanager
+def _readable(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """IntegrityError ``{path}: {what} (…); rebuild it: …`` for a file its reader cannot parse (a missing
+    file stays a FileNotFoundError)."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        yield
     except FileNotFoundError:
         raise
-    except Exception as exc:  # zipfile.BadZipFile, ValueError, EOFError, ...
-        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})"
-                         + _prepared_data_hint(path)) from exc
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, ValueError, EOFError, torch's RuntimeError, ...
+        raise IntegrityError(f"{path}: {what} ({type(exc).__name__}: {exc}); {rebuild_hint(path)}") from None
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Load every array of an npz after :func:`verify_file`."""
+    verify_file(path)
+    with _readable(path, "not a readable .npz file"), np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 def load_npy(path: str | os.PathLike) -> np.ndarray:
     """An ``.npy`` array after :func:`verify_file`."""
     verify_file(path)
-    try:
+    with _readable(path, "not a readable .npy file"):
         return np.load(path, allow_pickle=False)
-    except (ValueError, EOFError, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise IntegrityError(f"{path}: not a readable .npy file ({exc}); {rebuild_hint(path)}") from None
 
 
 def load_torch(path: str | os.PathLike) -> Any:
@@ -258,21 +259,8 @@ def load_torch(path: str | os.PathLike) -> Any:
     import torch
 
     verify_file(path)
-    try:
+    with _readable(path, "unreadable checkpoint"):
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise IntegrityError(f"{path}: unreadable checkpoint ({exc}); {rebuild_hint(path)}") from None
-
-
-def _prepared_data_hint(path: str | os.PathLike) -> str:
-    """How to rebuild a damaged prepared-data file (``data/{id}/train.npz`` or ``test.npz``)."""
-    p = Path(path)
-    if p.name not in ("train.npz", "test.npz"):
-        return ""
-    return (f"; the prepared data are damaged: delete {p.parent}/ and rerun snakemake (it prepares them again), "
-            f"or run `prunebench fetch --dataset NAME --out {p.parent}` with the config's dataset options")
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> str:
@@ -342,7 +330,13 @@ def sha256_array(arr: np.ndarray) -> str:
 def sidecar(path: str | os.PathLike) -> Path:
     """The per-file record of ``path``: ``X.meta.json`` beside ``X.csv`` / ``X.npy`` / ``X.npz``."""
     p = Path(path)
-    return p.with_name(p.name[: -len(p.suffix)] + ".meta.json")
+    return p.with_name(p.stem + ".meta.json")
+
+
+def write_sidecar(path: str | os.PathLike, record: dict, digest: str) -> None:
+    """Write ``path``'s record :func:`sidecar` (``record`` and the file's sha256, which
+    :func:`record_of` gives the readers)."""
+    write_json(sidecar(path), {**record, "sha256": digest})
 
 
 def record_of(path: str | os.PathLike) -> tuple[str | None, Path | None]:
@@ -367,13 +361,8 @@ def check_archive(path: str | os.PathLike) -> None:
     """``.npz`` and ``.pt`` are zip archives: every member's CRC must match (torch's reader checks none)."""
     import zipfile
 
-    try:
-        with zipfile.ZipFile(path) as z:
-            bad = z.testzip()
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise IntegrityError(f"{path}: not a readable archive ({exc}); {rebuild_hint(path)}") from None
+    with _readable(path, "not a readable archive"), zipfile.ZipFile(path) as z:
+        bad = z.testzip()
     if bad is not None:
         raise IntegrityError(f"{path}: member {bad} fails its zip CRC (the bytes changed after writing); "
                              f"{rebuild_hint(path)}")

@@ -22,8 +22,8 @@ class ScoreFileError(ValueError):
 
 
 def meta_path(csv_path: str | os.PathLike) -> Path:
-    p = Path(csv_path)
-    return p.with_name(p.name[: -len(".csv")] + ".meta.json") if p.name.endswith(".csv") else p.with_suffix(".meta.json")
+    """``seed{s}.meta.json`` beside ``seed{s}.csv``: the score file's record (:func:`prunebench.io.sidecar`)."""
+    return io.sidecar(csv_path)
 
 
 def write(csv_path: str | os.PathLike, scores: np.ndarray, method: str, keep: str, params: dict,
@@ -36,9 +36,8 @@ def write(csv_path: str | os.PathLike, scores: np.ndarray, method: str, keep: st
         raise ValueError(f"{method}: non-finite scores at indices {bad}")
     text = "\n".join(["index,score"] + [f"{i},{v!r}" for i, v in enumerate(scores.tolist())]) + "\n"
     meta = {"method": method, "keep": keep, "params": params, "dataset_sha256": dataset_sha256,
-            "version": __version__, "n": len(scores), **(extra or {}),
-            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}  # checked by read()
-    io.write_json(meta_path(csv_path), meta)
+            "version": __version__, "n": len(scores), **(extra or {})}
+    io.write_sidecar(csv_path, meta, hashlib.sha256(text.encode("utf-8")).hexdigest())  # checked by read()
     io.write_text(csv_path, text)
 
 

@@ -36,7 +36,7 @@ def save_labels(path: str | os.PathLike, y: np.ndarray, flipped: np.ndarray, **i
     from .. import io
 
     digest = io.save_npz(path, y=y, flipped=flipped)
-    io.write_json(io.sidecar(path), {**info, "n": int(len(y)), "n_flipped": int(np.sum(flipped)), "sha256": digest})
+    io.write_sidecar(path, {**info, "n": int(len(y)), "n_flipped": int(np.sum(flipped))}, digest)
 
 
 def check_labels_file(labels_path: str | os.PathLike, data_dir: str | os.PathLike) -> np.ndarray:

@@ -26,8 +26,8 @@ def save_subset(path, kept: np.ndarray, labels: np.ndarray, extra: dict) -> None
     if empty:
         print(f"WARNING: the subset leaves class(es) {empty} with no sample")
     digest = io.save_npy(path, kept)
-    io.write_json(io.sidecar(path), {**extra, "n_kept": int(len(kept)), "class_counts": counts.tolist(),
-                                     "empty_classes": empty, "sha256": digest})
+    io.write_sidecar(path, {**extra, "n_kept": int(len(kept)), "class_counts": counts.tolist(),
+                            "empty_classes": empty}, digest)
 
 
 def class_equal_quotas(y: np.ndarray, n_keep: int) -> dict:
